@@ -1,0 +1,1 @@
+"""The Dask backend: cluster connection, actor hosts, calls to them."""

@@ -1,0 +1,86 @@
+"""Which Dask cluster a run uses, and closing what dasktune started itself."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+from distributed import Client, LocalCluster
+
+
+@dataclass
+class ClusterConnection:
+    """A client for the run, and the LocalCluster dasktune started (if it started one)."""
+
+    client: Client
+    owns_client: bool
+    cluster: LocalCluster | None = None
+
+    def close(self) -> None:
+        """Close the client and cluster if dasktune made them; leave the user's alone."""
+        if self.owns_client:
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
+
+
+def connect(
+    client: Client | None = None,
+    address: str | None = None,
+    local_cluster_kwargs: dict[str, Any] | None = None,
+) -> ClusterConnection:
+    """Pick the cluster, in order: ``client``, ``address``, the current default Client, dask
+    config ``scheduler-address``, else a new ``LocalCluster`` owned by the run."""
+    if client is not None and address is not None:
+        raise ValueError("pass either client= or address=, not both")
+    if client is not None:
+        if not isinstance(client, Client):
+            raise TypeError(
+                f"client= must be a distributed.Client, got {type(client).__name__}; or pass "
+                "address='tcp://host:8786'."
+            )
+        if client.asynchronous:
+            raise ValueError(
+                "tune.run() is synchronous and needs a synchronous Client; create it without "
+                "asynchronous=True, or pass address= and let dasktune connect."
+            )
+        if client.status not in ("running", "connecting", "newly-created"):
+            raise ValueError(f"the Client passed as client= is {client.status!r}; pass an open one")
+        return ClusterConnection(client, owns_client=False)
+    if address is not None:
+        return ClusterConnection(_client_for(address), owns_client=True)
+    try:
+        current = Client.current(allow_global=True)
+    except ValueError:
+        current = None
+    if current is not None and not current.asynchronous and current.status == "running":
+        return ClusterConnection(current, owns_client=False)
+    configured = dask.config.get("scheduler-address", None) or dask.config.get(
+        "scheduler_address", None
+    )
+    if configured:
+        return ClusterConnection(_client_for(configured), owns_client=True)
+    kwargs = {
+        "n_workers": os.cpu_count() or 1,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+    }
+    kwargs.update(local_cluster_kwargs or {})
+    cluster = LocalCluster(**kwargs)
+    try:
+        own = Client(cluster, direct_to_workers=True, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    return ClusterConnection(own, owns_client=True, cluster=cluster)
+
+
+def _client_for(address: str) -> Client:
+    if not isinstance(address, str) or not address:
+        raise TypeError(f"address= must be a scheduler address like 'tcp://host:8786', got {address!r}")
+    return Client(address, direct_to_workers=True, set_as_default=False, timeout="30s")

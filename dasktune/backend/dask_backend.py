@@ -1,0 +1,155 @@
+"""The only code that talks to Dask: actor hosts on workers, calls to them, worker discovery.
+
+Calls go straight to the worker's ``actor_execute`` handler over the client's connection pool
+(what an ``Actor`` proxy does inside), awaited on the client's event loop. This skips the proxy's
+binding to "the newest Client in the process" and its extra future, and it lets a broken
+connection surface as :class:`WorkerLost` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from distributed import Client, Future
+from distributed.actor import ProxyRPC
+from distributed.protocol import to_serialize
+
+from ..ledger import capacity_from_worker_info
+from .host import TrialHost
+
+# A host actor that takes longer than this to come up is treated as a lost worker.
+HOST_START_TIMEOUT_S = 120.0
+
+
+class WorkerLost(Exception):
+    """The worker holding a trial's actor died or dropped out of the cluster."""
+
+    def __init__(self, worker: str, detail: str = "") -> None:
+        super().__init__(
+            f"the worker {worker} holding the trial's actor was lost"
+            + (f" ({detail})" if detail else "")
+        )
+        self.worker = worker
+
+
+class TrialCodeError(Exception):
+    """The user's trainable raised; ``traceback`` is the text from the worker."""
+
+    def __init__(self, traceback_text: str) -> None:
+        super().__init__(traceback_text)
+        self.traceback = traceback_text
+
+
+@dataclass(eq=False)
+class HostHandle:
+    """A :class:`TrialHost` actor on one worker, and what the driver knows of it."""
+
+    key: str
+    worker: str
+    future: Future  # holding it keeps the actor alive
+    classes: set[str] = field(default_factory=set)
+    # The trainable class still loaded in the host (kept for reuse_actors), if any.
+    loaded_class: str | None = None
+
+
+class DaskBackend:
+    """Creates hosts, calls them, and tracks the cluster's workers."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        # Direct worker connections are the fast path (~0.8 ms per call here against ~1.2 ms
+        # through the scheduler); a client made with direct_to_workers=False opts out.
+        self._direct = client.direct_to_workers is not False
+        self._idle: defaultdict[str, list[HostHandle]] = defaultdict(list)
+        self._all: dict[str, HostHandle] = {}
+
+    async def worker_capacities(self) -> dict[str, dict[str, float]]:
+        """Each running worker's slots, fresh from the scheduler."""
+        info = await self.client.scheduler.identity(n_workers=-1)
+        workers = info.get("workers", {})
+        return {
+            addr: capacity_from_worker_info(w)
+            for addr, w in workers.items()
+            if w.get("status", "running") in ("running", "init")
+        }
+
+    def _rpc(self, worker: str) -> Any:
+        if self._direct:
+            return self.client.rpc(worker)
+        return ProxyRPC(self.client.scheduler, worker)
+
+    async def get_host(self, worker: str, prefer_class: str | None = None) -> HostHandle:
+        """An idle host on ``worker`` (one with ``prefer_class`` loaded first), or a new one."""
+        idle = self._idle.get(worker)
+        if idle:
+            for i, host in enumerate(idle):
+                if prefer_class is not None and host.loaded_class == prefer_class:
+                    return idle.pop(i)
+            return idle.pop()
+        key = f"dasktune-host-{uuid.uuid4().hex}"
+        future = self.client.submit(
+            TrialHost, actor=True, workers=[worker], allow_other_workers=False, key=key, pure=False
+        )
+        host = HostHandle(key=key, worker=worker, future=future)
+        self._all[key] = host
+        try:
+            await asyncio.wait_for(future, HOST_START_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.discard(host)
+            raise WorkerLost(worker, f"its actor did not start: {exc!r}") from None
+        except Exception as exc:
+            self.discard(host)
+            raise WorkerLost(worker, f"its actor did not start: {exc!r}") from None
+        return host
+
+    def give_back(self, host: HostHandle) -> None:
+        """Return a healthy host to its worker's idle pool."""
+        if host.key in self._all:
+            self._idle[host.worker].append(host)
+
+    def discard(self, host: HostHandle) -> None:
+        """Drop a host (its worker died, or it broke); releasing the future ends the actor."""
+        self._all.pop(host.key, None)
+        idle = self._idle.get(host.worker)
+        if idle and host in idle:
+            idle.remove(host)
+        host.future.release()
+
+    def forget_worker(self, worker: str) -> None:
+        """Drop every idle host on a worker that left."""
+        for host in self._idle.pop(worker, []):
+            self.discard(host)
+
+    async def call(self, host: HostHandle, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a :class:`TrialHost` method; return its value.
+
+        Raises :class:`TrialCodeError` when the user's code raised and :class:`WorkerLost` when
+        the host cannot be reached or no longer exists.
+        """
+        try:
+            reply = await self._rpc(host.worker).actor_execute(
+                function=method,
+                actor=host.key,
+                args=[to_serialize(a) for a in args],
+                kwargs={k: to_serialize(v) for k, v in kwargs.items()},
+            )
+        except (OSError, KeyError) as exc:
+            raise WorkerLost(host.worker, repr(exc)) from None
+        if not isinstance(reply, Mapping) or reply.get("status") != "OK":
+            exc = reply.get("exception") if isinstance(reply, Mapping) else reply
+            raise TrialCodeError(f"the trial's host actor failed in {method}(): {exc!r}")
+        ok, value = reply["result"]
+        if not ok:
+            raise TrialCodeError(value)
+        return value
+
+    async def close(self) -> None:
+        """Release every host."""
+        for host in list(self._all.values()):
+            self.discard(host)
+        self._idle.clear()

@@ -1,0 +1,143 @@
+"""The actor that hosts one trial's Trainable on a worker.
+
+All of a worker's synchronous actor methods share one thread, so two trials on one worker would
+take turns. Every method here is ``async`` (it runs on the worker's event loop) and hands the
+user's code to a thread this host owns, so trials sharing a worker train at the same time.
+Outcomes come back as ``(ok, value)`` pairs with the traceback text on failure, because Dask
+drops tracebacks when it ships an exception back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cloudpickle
+
+from ..checkpoints import download_checkpoint, upload_checkpoint
+from ..trainable import Trainable
+from ..trial_info import TrialInfo, constructing
+
+Reply = tuple[bool, Any]
+
+
+class TrialHost:
+    """Hosts one Trainable at a time; reused for later trials on the same worker."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-trial")
+        self._classes: dict[str, type[Trainable]] = {}
+        self._trainable: Trainable | None = None
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Reply:
+        loop = asyncio.get_running_loop()
+        try:
+            return True, await loop.run_in_executor(self._thread, fn, *args)
+        except Exception:
+            return False, traceback.format_exc()
+
+    def _require(self) -> Trainable:
+        if self._trainable is None:
+            raise RuntimeError("no trainable is running in this host (start() first)")
+        return self._trainable
+
+    async def start(
+        self,
+        cls_key: str,
+        cls_bytes: bytes | None,
+        config: dict[str, Any],
+        info: TrialInfo,
+        restore: tuple[str, dict[str, Any]] | bytes | None = None,
+        reuse: bool = False,
+    ) -> Reply:
+        """Build the trial's Trainable (or reset the current one) and restore its checkpoint.
+
+        ``restore`` is ``(checkpoint_url, storage_options)`` or checkpoint bytes. Returns
+        ``(True, "reset"|"new")``.
+        """
+
+        def build() -> str:
+            if cls_bytes is not None:
+                self._classes[cls_key] = cloudpickle.loads(cls_bytes)
+            cls = self._classes[cls_key]
+            how = "new"
+            current = self._trainable
+            if reuse and current is not None and type(current) is cls:
+                current._trial_info = info
+                if current.reset_config(config):
+                    current.config = config
+                    how = "reset"
+            if how == "new":
+                if current is not None:
+                    current.stop()
+                    self._trainable = None
+                with constructing(info):
+                    self._trainable = cls(config=config)
+            if restore is not None:
+                self._restore(restore)
+            return how
+
+        return await self._run(build)
+
+    def _restore(self, restore: tuple[str, dict[str, Any]] | bytes) -> None:
+        trainable = self._require()
+        if isinstance(restore, bytes):
+            trainable.restore_from_object(restore)
+            return
+        url, storage_options = restore
+        scratch = tempfile.mkdtemp(prefix="dasktune_restore_")
+        try:
+            local = download_checkpoint(url, scratch, storage_options)
+            trainable.restore(local)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    async def train(self) -> Reply:
+        """One ``train()`` of the hosted Trainable: ``(True, result)``."""
+        return await self._run(lambda: self._require().train())
+
+    async def save(self, trial_url: str, storage_options: dict[str, Any]) -> Reply:
+        """Checkpoint into the trial's storage: ``(True, (checkpoint_url, iteration))``."""
+
+        def save() -> tuple[str, int]:
+            trainable = self._require()
+            scratch = tempfile.mkdtemp(prefix="dasktune_save_")
+            try:
+                path = trainable.save(scratch)
+                directory = os.path.join(scratch, f"checkpoint_{trainable.iteration}")
+                url = upload_checkpoint(
+                    directory, trial_url, path, trainable.iteration, storage_options
+                )
+                return url, trainable.iteration
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        return await self._run(save)
+
+    async def save_to_object(self) -> Reply:
+        """Checkpoint into bytes: ``(True, (bytes, iteration))``."""
+        return await self._run(
+            lambda: (self._require().save_to_object(), self._require().iteration)
+        )
+
+    async def stop(self, keep_for_reuse: bool = False) -> Reply:
+        """End the hosted trial (``_stop``/``cleanup``), unless it is kept to be reset."""
+
+        def stop() -> None:
+            trainable = self._trainable
+            if trainable is None or keep_for_reuse:
+                return
+            self._trainable = None
+            trainable.stop()
+
+        return await self._run(stop)
+
+    async def ping(self) -> Reply:
+        """Liveness check: ``(True, pid)``."""
+        return True, os.getpid()

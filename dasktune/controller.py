@@ -1,0 +1,252 @@
+"""The experiment as a pure state machine: trials, stop rules, checkpoint and failure policy.
+
+No I/O and no Dask here. The driver feeds events in (a result arrived, a trial failed, a
+checkpoint was committed) and gets decisions back (continue, checkpoint, stop, retry), which is
+what lets the rules be tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from . import result as R
+from .error import TuneError
+from .resources import Resources
+from .schedulers import FIFOScheduler, TrialScheduler
+from .stoppers import Stopper
+from .trial import Trial, TrialStatus
+
+P = TypeVar("P")
+
+
+class StopCriterionError(TuneError):
+    """A ``stop`` criterion names a key the trainable does not report: a bug in the run's setup."""
+
+
+@dataclass(frozen=True)
+class ResultDecision:
+    """What to do after a result: log it?, checkpoint now?, and keep training or stop."""
+
+    log: bool
+    checkpoint: bool
+    stop: bool
+    pause: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When trials checkpoint (``checkpoint_freq``, ``checkpoint_at_end``)."""
+
+    freq: int = 0
+    at_end: bool = False
+
+
+class FailurePolicy:
+    """How failures are handled: ``max_failures`` retries per trial (-1: unlimited)."""
+
+    def __init__(self, max_failures: int = 0, fail_fast: bool = False) -> None:
+        self.max_failures = max_failures
+        self.fail_fast = fail_fast
+
+    def may_retry(self, trial: Trial) -> bool:
+        """Whether a trial that has just failed (already counted) gets another go."""
+        return self.max_failures < 0 or trial.num_failures <= self.max_failures
+
+
+class Controller:
+    """Owns the trials and their states; turns events into decisions."""
+
+    def __init__(
+        self,
+        stopper: Stopper,
+        checkpoint_policy: CheckpointPolicy | None = None,
+        failure_policy: FailurePolicy | None = None,
+        scheduler: TrialScheduler | None = None,
+        max_concurrent_trials: int | None = None,
+    ) -> None:
+        self.stopper = stopper
+        self.checkpoint_policy = checkpoint_policy or CheckpointPolicy()
+        self.failure_policy = failure_policy or FailurePolicy()
+        self.scheduler = scheduler or FIFOScheduler()
+        self.max_concurrent_trials = max_concurrent_trials
+        self.trials: list[Trial] = []
+        self._by_id: dict[str, Trial] = {}
+        # Pending trials grouped by resource shape, oldest first within each shape, so starting
+        # the next trial is O(number of shapes), not O(number of pending trials).
+        self._pending: OrderedDict[Resources, deque[Trial]] = OrderedDict()
+        self._num_running = 0
+        self._num_finished = 0
+        self._stop_all = False
+
+    # -- trials ------------------------------------------------------------------------------
+    def add_trial(self, trial: Trial) -> None:
+        """Add a trial; it starts PENDING unless it is already finished (resume)."""
+        if trial.trial_id in self._by_id:
+            raise ValueError(f"duplicate trial id {trial.trial_id}")
+        self.trials.append(trial)
+        self._by_id[trial.trial_id] = trial
+        self.scheduler.on_trial_add(trial)
+        if trial.is_finished:
+            self._num_finished += 1
+        else:
+            trial.status = TrialStatus.PENDING
+            self._enqueue(trial)
+
+    def get_trial(self, trial_id: str) -> Trial:
+        """The trial with this id."""
+        return self._by_id[trial_id]
+
+    def _enqueue(self, trial: Trial) -> None:
+        self._pending.setdefault(trial.resources, deque()).append(trial)
+
+    @property
+    def num_pending(self) -> int:
+        """Trials waiting to start."""
+        return sum(len(q) for q in self._pending.values())
+
+    @property
+    def num_running(self) -> int:
+        """Trials holding an actor now."""
+        return self._num_running
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether every trial has ended (or a stop-all drained the running ones)."""
+        if self._num_running:
+            return False
+        return self._stop_all or self._num_finished == len(self.trials)
+
+    def pending_shapes(self) -> list[Resources]:
+        """The distinct resource shapes of the pending trials."""
+        return [shape for shape, queue in self._pending.items() if queue]
+
+    def start_trials(self, place: Callable[[Trial], P | None]) -> list[tuple[Trial, P]]:
+        """Start as many pending trials as ``place`` finds room for, oldest first per shape.
+
+        ``place(trial)`` reserves resources and returns a placement, or None when the trial's
+        shape does not fit now (the shape is then skipped until the next call).
+        """
+        started: list[tuple[Trial, P]] = []
+        if self._stop_all:
+            return started
+        shapes = sorted(
+            (shape for shape, queue in self._pending.items() if queue),
+            key=lambda shape: self._pending[shape][0].index,
+        )
+        for shape in shapes:
+            queue = self._pending[shape]
+            while queue and not self._at_concurrency_limit():
+                trial = queue[0]
+                placement = place(trial)
+                if placement is None:
+                    break
+                queue.popleft()
+                trial.mark_started()
+                self._num_running += 1
+                started.append((trial, placement))
+            if not queue:
+                del self._pending[shape]
+        return started
+
+    def _at_concurrency_limit(self) -> bool:
+        limit = self.max_concurrent_trials
+        return limit is not None and self._num_running >= limit
+
+    # -- events ------------------------------------------------------------------------------
+    def on_result(self, trial: Trial, result: dict[str, Any]) -> ResultDecision:
+        """A result arrived from a running trial."""
+        if result.get(R.RESULT_DUPLICATE):
+            # The function returned: its last report already was the final result.
+            closing = dict(trial.last_result)
+            closing[R.DONE] = True
+            trial.last_result = closing
+            return ResultDecision(
+                log=False, checkpoint=self.checkpoint_policy.at_end, stop=True
+            )
+        trial.last_result = result
+        trial.num_results += 1
+        try:
+            stop = bool(result.get(R.DONE)) or self.stopper(trial.trial_id, result)
+        except KeyError as exc:
+            raise StopCriterionError(str(exc.args[0]) if exc.args else str(exc)) from None
+        if self.stopper.stop_all():
+            self._stop_all = True
+            stop = True
+        pause = False
+        if not stop:
+            action = self.scheduler.on_trial_result(trial, result)
+            stop = action == TrialScheduler.STOP
+            pause = action == TrialScheduler.PAUSE
+        checkpoint = bool(result.get(R.SHOULD_CHECKPOINT))
+        freq = self.checkpoint_policy.freq
+        if freq and trial.training_iteration % freq == 0:
+            checkpoint = True
+        if (stop or pause) and self.checkpoint_policy.at_end:
+            checkpoint = True
+        return ResultDecision(log=True, checkpoint=checkpoint, stop=stop, pause=pause)
+
+    def on_checkpoint(self, trial: Trial, path: str, iteration: int) -> None:
+        """A checkpoint of ``trial`` at ``iteration`` was committed at ``path``."""
+        trial.checkpoint = path
+        trial.checkpoint_iteration = iteration
+
+    def on_trial_stopped(self, trial: Trial) -> None:
+        """A running trial ended normally (stop rule, done, or scheduler)."""
+        self._leave_running(trial)
+        trial.status = TrialStatus.TERMINATED
+        self._num_finished += 1
+        self.scheduler.on_trial_complete(trial, trial.last_result)
+
+    def on_trial_error(self, trial: Trial, message: str) -> bool:
+        """A running trial failed (its code raised or its worker was lost).
+
+        Returns True when it will be retried (it is PENDING again, restoring from its newest
+        checkpoint), False when it is now ERROR.
+        """
+        self._leave_running(trial)
+        trial.num_failures += 1
+        trial.error_msg = message
+        if self.failure_policy.may_retry(trial) and not self._stop_all:
+            trial.status = TrialStatus.PENDING
+            trial.restore_path = trial.checkpoint
+            self._enqueue(trial)
+            return True
+        trial.status = TrialStatus.ERROR
+        self._num_finished += 1
+        self.scheduler.on_trial_error(trial)
+        if self.failure_policy.fail_fast:
+            self.stop_all()
+        return False
+
+    def _leave_running(self, trial: Trial) -> None:
+        if trial.status != TrialStatus.RUNNING:
+            raise ValueError(f"trial {trial} is {trial.status}, not RUNNING")
+        self._num_running -= 1
+
+    def stop_all(self) -> None:
+        """Start no more trials; the driver stops the running ones."""
+        self._stop_all = True
+
+    @property
+    def stopping_all(self) -> bool:
+        """Whether a stop-all (Stopper.stop_all, fail_fast) is in progress."""
+        return self._stop_all
+
+    # -- reporting -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Number of trials in each status."""
+        counts: dict[str, int] = {}
+        for trial in self.trials:
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        return counts
+
+    def errored(self) -> list[Trial]:
+        """Trials that ended in ERROR."""
+        return [t for t in self.trials if t.status == TrialStatus.ERROR]
+
+    def unfinished(self) -> Iterable[Trial]:
+        """Trials not yet TERMINATED or ERROR."""
+        return (t for t in self.trials if not t.is_finished)

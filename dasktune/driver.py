@@ -1,0 +1,383 @@
+"""The streaming driver loop: one asyncio task per running trial, on the client's event loop.
+
+Each task keeps exactly one ``train`` call in flight for its trial and handles the result the
+moment it arrives (log it, ask the controller, checkpoint, go on or stop), so the driver's work
+per result is constant whatever the number of trials. A housekeeping loop starts pending trials
+when slots free up, follows workers joining and leaving, flushes logs and writes the experiment
+state on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backend.dask_backend import DaskBackend, HostHandle, TrialCodeError, WorkerLost
+from .checkpoints import delete_checkpoint
+from .controller import Controller, StopCriterionError
+from .error import TuneError
+from .ledger import Placement, ResourceLedger
+from .progress import ProgressReporter
+from .storage import ExperimentStorage, StorageLocation, TrialLog, format_exception
+from .trial import Trial
+from .trial_info import TrialInfo
+
+# Seconds between flushes of result logs to storage, and between experiment-state writes.
+LOCAL_FLUSH_INTERVAL_S = 1.0
+REMOTE_FLUSH_INTERVAL_S = 5.0
+STATE_INTERVAL_S = 10.0
+# Seconds between asking the scheduler which workers exist.
+WORKER_POLL_INTERVAL_S = 1.0
+# How long a trainable's stop()/cleanup may take when the run shuts down.
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class RetentionPolicy:
+    """Which checkpoints a trial keeps (``keep_checkpoints_num``/``checkpoint_score_attr``)."""
+
+    keep: int | None = None
+    score_attr: str | None = None
+
+    def score(self, result: dict[str, Any]) -> float:
+        """Higher is better; ``min-<attr>`` flips the sign. Without an attr, newer is better."""
+        if not self.score_attr:
+            return float(result.get("training_iteration", 0))
+        attr, sign = self.score_attr, 1.0
+        if attr.startswith("min-"):
+            attr, sign = attr[4:], -1.0
+        value = result.get(attr)
+        return sign * float(value) if value is not None else float("-inf")
+
+
+@dataclass
+class TrialCheckpoints:
+    """Committed checkpoints of one trial: ``(score, iteration, url)``."""
+
+    kept: list[tuple[float, int, str]] = field(default_factory=list)
+
+
+@dataclass
+class DriverConfig:
+    """Everything about a run the driver needs besides controller, backend and storage."""
+
+    cls_key: str
+    cls_bytes: bytes
+    experiment_id: str
+    storage_options: dict[str, Any]
+    reuse_actors: bool = False
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    worker_wait_timeout_s: float | None = None
+    state_extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Driver:
+    """Runs an experiment: the glue between controller, backend, storage and progress."""
+
+    def __init__(
+        self,
+        controller: Controller,
+        backend: DaskBackend,
+        storage: ExperimentStorage,
+        progress: ProgressReporter,
+        config: DriverConfig,
+        infeasible_check: Callable[[ResourceLedger], str | None],
+    ) -> None:
+        self.controller = controller
+        self.backend = backend
+        self.storage = storage
+        self.progress = progress
+        self.config = config
+        self.ledger = ResourceLedger()
+        self._infeasible_check = infeasible_check
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._hosts: dict[str, HostHandle] = {}
+        self._logs: dict[str, TrialLog] = {}
+        self._checkpoints: dict[str, TrialCheckpoints] = {}
+        self._fatal: BaseException | None = None
+        self._wake: asyncio.Event | None = None
+        self._remote = not storage.location.is_local
+
+    # -- the run -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run every trial to its end (or until a fatal error), then clean up."""
+        self._wake = asyncio.Event()
+        try:
+            await self._wait_for_workers()
+            flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
+            next_flush = next_poll = next_state = time.monotonic()
+            while True:
+                if self._fatal is not None:
+                    raise self._fatal
+                self._launch()
+                if self.controller.is_finished:
+                    break
+                try:
+                    await asyncio.wait_for(self._wake.wait(), WORKER_POLL_INTERVAL_S)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+                now = time.monotonic()
+                if now >= next_poll:
+                    await self._sync_workers()
+                    next_poll = now + WORKER_POLL_INTERVAL_S
+                if now >= next_flush:
+                    await self._io(self._flush_logs)
+                    next_flush = now + flush_every
+                if now >= next_state:
+                    await self._io(self._write_state)
+                    next_state = now + STATE_INTERVAL_S
+                self.progress.maybe_status(self.controller.counts())
+        finally:
+            await self._shutdown()
+        self.progress.maybe_status(self.controller.counts(), force=True)
+
+    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # Remote storage calls block on the network: keep them off the event loop that carries
+        # every trial's results.
+        if self._remote:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
+
+    async def _wait_for_workers(self) -> None:
+        started = time.monotonic()
+        announced = False
+        while True:
+            await self._sync_workers()
+            if self.ledger.workers:
+                return
+            waited = time.monotonic() - started
+            timeout = self.config.worker_wait_timeout_s
+            if timeout is not None and waited >= timeout:
+                raise TuneError(
+                    f"the cluster had no workers for {timeout:g} s; start workers (or scale the "
+                    "cluster up), or raise worker_wait_timeout_s= in tune.run()."
+                )
+            if not announced:
+                self.progress.on_waiting(
+                    "the cluster has no workers yet; waiting for some to join "
+                    f"(timeout: {'none' if timeout is None else f'{timeout:g} s'})"
+                )
+                announced = True
+            await asyncio.sleep(0.5)
+
+    async def _sync_workers(self) -> None:
+        capacities = await self.backend.worker_capacities()
+        known = set(self.ledger.workers)
+        for addr, capacity in capacities.items():
+            self.ledger.set_worker(addr, capacity)
+        for addr in known - set(capacities):
+            self.ledger.remove_worker(addr)
+            self.backend.forget_worker(addr)
+            for trial_id, host in list(self._hosts.items()):
+                task = self._tasks.get(trial_id)
+                if host.worker == addr and task is not None:
+                    task.cancel(msg=f"worker-lost:{addr}")
+        if capacities.keys() - known:
+            message = self._infeasible_check(self.ledger)
+            if message:
+                raise TuneError(message)
+
+    def _launch(self) -> None:
+        for trial, placement in self.controller.start_trials(self._place):
+            self.progress.on_trial_event(trial, f"started on {placement.worker}")
+            self._tasks[trial.trial_id] = asyncio.create_task(self._run_trial(trial, placement))
+
+    def _place(self, trial: Trial) -> Placement | None:
+        return self.ledger.place(trial.trial_id, trial.resources)
+
+    # -- one trial -----------------------------------------------------------------------------
+    async def _run_trial(self, trial: Trial, placement: Placement) -> None:
+        host: HostHandle | None = None
+        healthy = True
+        try:
+            log = self._logs.get(trial.trial_id)
+            if log is None:
+                log = await self._io(self._open_log, trial)
+            host = await self.backend.get_host(placement.worker, self.config.cls_key)
+            self._hosts[trial.trial_id] = host
+            await self._start_trainable(trial, host, placement)
+            await self._train_until_done(trial, host, log)
+            await self._stop_trainable(host)
+            self.controller.on_trial_stopped(trial)
+            self.progress.on_trial_event(trial, f"finished after {trial.num_results} result(s)")
+        except asyncio.CancelledError as exc:
+            healthy = False
+            reason = str(exc.args[0]) if exc.args else ""
+            if not reason.startswith("worker-lost:"):
+                # The run is shutting down: the trainable's _stop still runs.
+                if host is not None:
+                    await self._try_stop(host)
+                raise
+            await self._on_failure(trial, WorkerLost(reason.split(":", 1)[1], "left the cluster"))
+        except WorkerLost as exc:
+            healthy = False
+            await self._on_failure(trial, exc)
+        except TrialCodeError as exc:
+            if host is not None:
+                healthy = await self._try_stop(host)
+            await self._on_failure(trial, exc)
+        except StopCriterionError as exc:
+            if host is not None:
+                healthy = await self._try_stop(host)
+            self._fatal = exc
+        except Exception as exc:  # a bug of ours: fail the run loudly, do not hang
+            healthy = False
+            self._fatal = exc
+        finally:
+            self.ledger.release(trial.trial_id)
+            self._hosts.pop(trial.trial_id, None)
+            self._tasks.pop(trial.trial_id, None)
+            if host is not None:
+                if healthy:
+                    self.backend.give_back(host)
+                else:
+                    self.backend.discard(host)
+            if trial.is_finished:
+                await self._close_log(trial)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _start_trainable(self, trial: Trial, host: HostHandle, placement: Placement) -> None:
+        cls_key = self.config.cls_key
+        cls_bytes = None if cls_key in host.classes else self.config.cls_bytes
+        info = TrialInfo(
+            trial_id=trial.trial_id,
+            trial_name=str(trial),
+            experiment_id=self.config.experiment_id,
+            logdir=trial.logdir if not self._remote else None,
+            placement=placement.as_public_dict(),
+        )
+        restore = None
+        if trial.restore_path:
+            restore = (trial.restore_path, self.config.storage_options)
+        reuse = self.config.reuse_actors and host.loaded_class == cls_key
+        await self.backend.call(host, "start", cls_key, cls_bytes, trial.config, info, restore, reuse)
+        host.classes.add(cls_key)
+        host.loaded_class = cls_key
+
+    async def _train_until_done(self, trial: Trial, host: HostHandle, log: TrialLog) -> None:
+        controller = self.controller
+        while True:
+            result = await self.backend.call(host, "train")
+            decision = controller.on_result(trial, result)
+            if decision.log:
+                log.append(result)
+                self.progress.on_result(trial, result)
+            if decision.checkpoint:
+                await self._checkpoint(trial, host)
+            if decision.stop or controller.stopping_all:
+                return
+
+    async def _checkpoint(self, trial: Trial, host: HostHandle) -> None:
+        url, iteration = await self.backend.call(
+            host, "save", self.storage.trial_location(trial.dirname).url,
+            self.config.storage_options,
+        )
+        self.controller.on_checkpoint(trial, url, iteration)
+        await self._retain(trial, url, iteration)
+
+    async def _retain(self, trial: Trial, url: str, iteration: int) -> None:
+        policy = self.config.retention
+        kept = self._checkpoints.setdefault(trial.trial_id, TrialCheckpoints()).kept
+        kept[:] = [entry for entry in kept if entry[2] != url]
+        kept.append((policy.score(trial.last_result), iteration, url))
+        if policy.keep is None or len(kept) <= policy.keep:
+            return
+        # The newest checkpoint is what recovery restores from: never delete it.
+        candidates = [entry for entry in kept if entry[2] != url]
+        worst = min(candidates, key=lambda entry: (entry[0], entry[1]))
+        kept.remove(worst)
+        await self._io(delete_checkpoint, worst[2], self.config.storage_options)
+
+    async def _stop_trainable(self, host: HostHandle) -> None:
+        await self.backend.call(host, "stop", self.config.reuse_actors)
+        if not self.config.reuse_actors:
+            host.loaded_class = None
+
+    async def _try_stop(self, host: HostHandle) -> bool:
+        """Run the trainable's _stop after a failure; return whether the host is still usable."""
+        try:
+            await asyncio.wait_for(self.backend.call(host, "stop", False), STOP_TIMEOUT_S)
+            host.loaded_class = None
+            return True
+        except (TrialCodeError, WorkerLost, asyncio.TimeoutError):
+            return False
+
+    async def _on_failure(self, trial: Trial, exc: Exception) -> None:
+        retried = self.controller.on_trial_error(trial, str(exc))
+        if isinstance(exc, WorkerLost):
+            limit = self.controller.failure_policy.max_failures
+            if retried:
+                then = "it restarts from its newest checkpoint (from scratch if it has none)"
+            elif limit == 0:
+                then = (
+                    "pass max_failures=N (or -1 for no limit) to tune.run() to restart such "
+                    "trials from their newest checkpoint on another worker"
+                )
+            else:
+                then = f"it already failed {trial.num_failures} time(s) (max_failures={limit})"
+            message = f"{exc}. The trial's actor died with its worker; {then}."
+        else:
+            message = getattr(exc, "traceback", None) or format_exception(exc)
+        trial.error_msg = message
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        header = f"Failure # {trial.num_failures} (occurred at {stamp})"
+        await self._io(self.storage.append_error, trial.dirname, f"{header}\n{message}")
+        if retried:
+            where = f"checkpoint {trial.restore_path}" if trial.restore_path else "scratch"
+            self.progress.on_trial_event(
+                trial,
+                f"failed ({trial.num_failures} failure(s)); restarting from {where}",
+                important=True,
+            )
+        else:
+            self.progress.on_trial_event(
+                trial, f"ERROR: {message.strip().splitlines()[-1]}", important=True
+            )
+
+    # -- storage -----------------------------------------------------------------------------
+    def _open_log(self, trial: Trial) -> TrialLog:
+        location: StorageLocation = self.storage.create_trial_dir(trial.dirname, trial.config)
+        trial.logdir = location.url
+        log = TrialLog(location)
+        self._logs[trial.trial_id] = log
+        return log
+
+    async def _close_log(self, trial: Trial) -> None:
+        log = self._logs.pop(trial.trial_id, None)
+        if log is not None:
+            await self._io(log.close)
+
+    def _flush_logs(self) -> None:
+        for log in list(self._logs.values()):
+            log.flush()
+
+    def _write_state(self) -> None:
+        state = {
+            "experiment_id": self.config.experiment_id,
+            "timestamp": time.time(),
+            "trials": [t.summary() for t in self.controller.trials],
+            **self.config.state_extra,
+        }
+        self.storage.write_state(state)
+
+    async def _shutdown(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for trial_id in list(self._logs):
+            log = self._logs.pop(trial_id)
+            try:
+                await self._io(log.close)
+            except Exception:  # noqa: BLE001 - closing the rest matters more
+                pass
+        try:
+            await self._io(self._write_state)
+        finally:
+            await self.backend.close()

@@ -1,0 +1,108 @@
+"""Stop criteria: ``stop=`` as a dict, a function, or a ``Stopper``."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class Stopper:
+    """Base class for stop rules (Ray's ``tune.Stopper``).
+
+    ``__call__(trial_id, result)`` says whether that trial stops; ``stop_all()`` whether the
+    whole experiment stops.
+    """
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Whether the trial with this result should stop."""
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__")
+
+    def stop_all(self) -> bool:
+        """Whether every trial should stop now."""
+        return False
+
+
+class NoopStopper(Stopper):
+    """Never stops anything."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Never stop."""
+        return False
+
+
+class FunctionStopper(Stopper):
+    """Wraps ``stop=fn`` where ``fn(trial_id, result) -> bool``."""
+
+    def __init__(self, function: Callable[[str, dict[str, Any]], bool]) -> None:
+        self._function = function
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Stop when the function says so."""
+        return bool(self._function(trial_id, result))
+
+
+class DictStopper(Stopper):
+    """``stop={"key": value}``: a trial stops once ``result[key] >= value`` for any key."""
+
+    def __init__(self, criteria: Mapping[str, Any]) -> None:
+        self._criteria = dict(criteria)
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Stop when any criterion is reached; a key missing from the result is an error."""
+        for key, value in self._criteria.items():
+            reached = _lookup(result, key)
+            if reached is _MISSING:
+                raise KeyError(
+                    f"stop criterion {key!r} is not in the trial's result (reported keys: "
+                    f"{sorted(result)}). Report {key!r} from the trainable, or change stop=."
+                )
+            if reached >= value:
+                return True
+        return False
+
+
+_MISSING = object()
+
+
+def _lookup(result: Mapping[str, Any], key: str) -> Any:
+    """``result[key]``, where ``a/b`` also reaches ``result["a"]["b"]``."""
+    if key in result:
+        return result[key]
+    node: Any = result
+    for part in key.split("/"):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def make_stopper(stop: Any) -> Stopper:
+    """Turn the ``stop`` argument of ``run`` into a Stopper, checking it early."""
+    if stop is None:
+        return NoopStopper()
+    if isinstance(stop, Stopper):
+        return stop
+    if isinstance(stop, Mapping):
+        for key, value in stop.items():
+            if not isinstance(key, str):
+                raise TypeError(f"stop keys must be result names (str), got {key!r}")
+            if isinstance(value, Mapping):
+                raise ValueError(
+                    f"stop[{key!r}] is a nested dict; each stop criterion compares one result "
+                    f"value. For a nested metric use a slash-joined key, e.g. "
+                    f"stop={{'{key}/<name>': value}}, or pass a function "
+                    "stop=lambda trial_id, result: ..."
+                )
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"stop[{key!r}] must be a number (stop when result[{key!r}] >= it), got "
+                    f"{value!r}."
+                )
+        return DictStopper(stop)
+    if callable(stop):
+        return FunctionStopper(stop)
+    raise TypeError(
+        f"stop must be a dict, a function (trial_id, result) -> bool, or a tune.Stopper; got "
+        f"{type(stop).__name__}."
+    )

@@ -1,0 +1,251 @@
+"""Where an experiment's files live: trial dirs, result logs, errors, experiment state.
+
+Every access goes through fsspec, so ``local_dir`` may be a path, ``s3://bucket/prefix`` or any
+fsspec URL. On a local filesystem result rows are appended to open files; elsewhere (object
+stores have no append) they go to a local spool file that is uploaded whole when flushed, and
+the driver flushes on a timer rather than per result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import posixpath
+import tempfile
+import threading
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from . import result as R
+from .utils.dicts import flatten_dict
+
+
+def json_default(value: Any) -> Any:
+    """Make numpy scalars/arrays and other odd values JSON-safe (strings as a last resort)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def to_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that never fails on result values (NaN stays NaN, as Ray writes it)."""
+    return json.dumps(value, default=json_default, **kwargs)
+
+
+class StorageLocation:
+    """A root URL plus the fsspec options to reach it, usable from any process."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.storage_options = dict(storage_options or {})
+        url = str(url)
+        self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        if self.is_local:
+            root = os.path.abspath(os.path.expanduser(root))
+            self.url = root
+        else:
+            self.url = url.rstrip("/")
+        self.root = root.rstrip("/") if root != "/" else root
+
+    def join(self, *parts: str) -> str:
+        """URL of a path below the root (a plain path when local)."""
+        if self.is_local:
+            return os.path.join(self.url, *parts)
+        return posixpath.join(self.url, *parts)
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path (no protocol) of a path below the root, for ``self.fs`` calls."""
+        if self.is_local:
+            return os.path.join(self.root, *parts)
+        return posixpath.join(self.root, *parts)
+
+    def child(self, *parts: str) -> StorageLocation:
+        """A location rooted below this one, with the same options."""
+        return StorageLocation(self.join(*parts), self.storage_options)
+
+    def makedirs(self, *parts: str) -> None:
+        """Create a directory (a no-op on object stores, which have none)."""
+        self.fs.makedirs(self.path(*parts), exist_ok=True)
+
+    def write_text(self, relpath: str, text: str) -> None:
+        """Write a whole file; readers never see it half-written."""
+        target = self.path(relpath)
+        if self.is_local:
+            tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe_file(target, text.encode())
+
+    def read_text(self, relpath: str) -> str:
+        """Read a whole file."""
+        return self.fs.cat_file(self.path(relpath)).decode()
+
+    def exists(self, relpath: str = "") -> bool:
+        """Whether a path exists below the root."""
+        if not self.is_local:
+            self.fs.invalidate_cache()
+        return self.fs.exists(self.path(relpath) if relpath else self.root)
+
+
+class _AppendTarget:
+    """A file that grows by whole lines: appended in place locally, spooled and uploaded
+    elsewhere."""
+
+    def __init__(self, location: StorageLocation, relpath: str) -> None:
+        self._location = location
+        self._relpath = relpath
+        self._dirty = False
+        if location.is_local:
+            self._spool_path = None
+            self._file = open(location.path(relpath), "a", buffering=1 << 16)  # noqa: SIM115
+        else:
+            fd, self._spool_path = tempfile.mkstemp(prefix="dasktune_spool_")
+            os.close(fd)
+            remote = location.path(relpath)
+            if location.fs.exists(remote):
+                location.fs.get_file(remote, self._spool_path)
+            self._file = open(self._spool_path, "a", buffering=1 << 16)  # noqa: SIM115
+
+    def is_empty(self) -> bool:
+        """Whether nothing was ever written to the file."""
+        return self._file.tell() == 0
+
+    def write(self, text: str) -> None:
+        """Append text (whole lines)."""
+        self._file.write(text)
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Make what was written visible in storage."""
+        if not self._dirty:
+            return
+        self._file.flush()
+        if self._spool_path is not None:
+            self._location.fs.put_file(self._spool_path, self._location.path(self._relpath))
+        self._dirty = False
+
+    def close(self) -> None:
+        """Flush and release the file."""
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+            if self._spool_path is not None:
+                os.unlink(self._spool_path)
+
+
+class TrialLog:
+    """A trial's result log: ``result.json`` (one JSON object per line) and ``progress.csv``.
+
+    ``progress.csv`` holds the flattened results without ``config`` (that is in params.json); its
+    columns are fixed by the first result, as in Ray's CSV logger, and later new keys are left
+    out of it (they stay in result.json).
+    """
+
+    def __init__(self, location: StorageLocation) -> None:
+        self._json = _AppendTarget(location, R.RESULT_FILE)
+        self._csv_target = _AppendTarget(location, R.PROGRESS_FILE)
+        self._columns: list[str] | None = None
+        if not self._csv_target.is_empty():
+            self._columns = _read_csv_header(location)
+        self._buffer = io.StringIO()
+
+    def append(self, result: Mapping[str, Any]) -> None:
+        """Log one result."""
+        self._json.write(to_json(result) + "\n")
+        row = flatten_dict({k: v for k, v in result.items() if k != R.CONFIG})
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        if self._columns is None:
+            self._columns = list(row)
+            csv.writer(buffer).writerow(self._columns)
+        csv.writer(buffer).writerow([_csv_value(row.get(c)) for c in self._columns])
+        self._csv_target.write(buffer.getvalue())
+
+    def flush(self) -> None:
+        """Make the logged rows visible in storage."""
+        self._json.flush()
+        self._csv_target.flush()
+
+    def close(self) -> None:
+        """Flush and close both files."""
+        try:
+            self._json.close()
+        finally:
+            self._csv_target.close()
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return value
+
+
+def _read_csv_header(location: StorageLocation) -> list[str] | None:
+    with location.fs.open(location.path(R.PROGRESS_FILE), "r") as f:
+        header = f.readline()
+    return next(csv.reader([header]), None) if header else None
+
+
+class ExperimentStorage:
+    """The experiment directory and everything the driver writes into it."""
+
+    def __init__(self, location: StorageLocation) -> None:
+        self.location = location
+        location.makedirs()
+
+    @property
+    def url(self) -> str:
+        """The experiment directory as a URL (a plain path when local)."""
+        return self.location.url
+
+    def trial_location(self, dirname: str) -> StorageLocation:
+        """Where one trial's files go."""
+        return self.location.child(dirname)
+
+    def create_trial_dir(self, dirname: str, config: Mapping[str, Any]) -> StorageLocation:
+        """Create a trial's dir and write its ``params.json``; return its location."""
+        location = self.trial_location(dirname)
+        location.makedirs()
+        location.write_text(R.PARAMS_FILE, to_json(config, indent=2, sort_keys=True))
+        return location
+
+    def append_error(self, dirname: str, message: str) -> None:
+        """Append one failure (with its traceback) to the trial's ``error.txt``."""
+        location = self.trial_location(dirname)
+        path = location.path(R.ERROR_FILE)
+        previous = ""
+        if location.fs.exists(path):
+            previous = location.fs.cat_file(path).decode()
+        location.write_text(R.ERROR_FILE, previous + message.rstrip("\n") + "\n\n")
+
+    def write_state(self, state: Mapping[str, Any]) -> None:
+        """Write the experiment state file atomically."""
+        self.location.write_text(R.EXPERIMENT_STATE_FILE, to_json(state, indent=1))
+
+    def read_state(self) -> dict[str, Any] | None:
+        """The experiment state file, or None if there is none."""
+        if not self.location.exists(R.EXPERIMENT_STATE_FILE):
+            return None
+        return json.loads(self.location.read_text(R.EXPERIMENT_STATE_FILE))
+
+
+def format_exception(exc: BaseException) -> str:
+    """Traceback text of an exception raised in the driver."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
