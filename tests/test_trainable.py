@@ -1,0 +1,167 @@
+"""Trainable and function runner in-process (no cluster)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from trainables import Counter, Guesser, counter_function
+
+import dasktune as tune
+from dasktune.function_trainable import FunctionError, wrap_function
+
+
+def test_underscore_and_modern_names_are_aliases():
+    class Modern(tune.Trainable):
+        def setup(self, config):
+            self.x = config["x"]
+
+        def step(self):
+            self.x += 1
+            return {"x": self.x}
+
+        def save_checkpoint(self, d):
+            path = os.path.join(d, "state")
+            with open(path, "w") as f:
+                f.write(str(self.x))
+            return path
+
+        def load_checkpoint(self, path):
+            with open(path) as f:
+                self.x = int(f.read())
+
+    t = Modern(config={"x": 1})
+    assert t.train()["x"] == 2
+    assert Modern.can_checkpoint() and not Guesser.can_checkpoint()
+    path = t.save()
+    t.train()
+    t.restore(path)
+    assert t.x == 2 and t.iteration == 1
+    assert t.train()["training_iteration"] == 2
+
+
+def test_setup_gets_a_copy_of_config():
+    class Mutator(tune.Trainable):
+        def _setup(self, config):
+            config["added"] = True
+
+        def _train(self):
+            return {}
+
+    t = Mutator(config={"a": 1})
+    assert t.config == {"a": 1}
+
+
+def test_train_must_return_a_dict():
+    class Bad(tune.Trainable):
+        def _train(self):
+            return 3
+
+    with pytest.raises(TypeError, match="Bad._train\\(\\) .* must return a dict.*int"):
+        Bad().train()
+
+
+def test_user_training_iteration_wins_and_timesteps_only_when_reported():
+    t = Guesser(config={"guess": 5})
+    result = t.train()
+    assert result["training_iteration"] == 1 and "timesteps_total" not in result
+
+    class Steps(tune.Trainable):
+        def _train(self):
+            return {"timesteps_this_iter": 10, "training_iteration": 100}
+
+    s = Steps()
+    s.train()
+    result = s.train()
+    assert result["timesteps_total"] == 20 and result["training_iteration"] == 100
+
+
+def test_save_restore_dict_and_object():
+    t = Counter(config={"step": 2})
+    t.train()
+    t.train()
+    blob = t.save_to_object()
+    other = Counter(config={"step": 2})
+    other.restore_from_object(blob)
+    assert other.value == 4 and other.iteration == 2
+    assert other.train()["value"] == 6
+
+
+def test_save_path_outside_dir_is_rejected(tmp_path):
+    class Outside(tune.Trainable):
+        def _train(self):
+            return {}
+
+        def _save(self, d):
+            return str(tmp_path)
+
+    with pytest.raises(ValueError, match="outside the checkpoint dir"):
+        Outside().save(str(tmp_path / "ck"))
+
+
+def test_stop_runs_cleanup_once():
+    calls = []
+
+    class C(tune.Trainable):
+        def _train(self):
+            return {}
+
+        def cleanup(self):
+            calls.append(1)
+
+    t = C()
+    t.stop()
+    t.stop()
+    assert calls == [1]
+
+
+def test_function_runner_reports_and_stops_thread():
+    cls = wrap_function(counter_function)
+    t = cls(config={"step": 1})
+    assert [t.train()["value"] for _ in range(3)] == [1, 2, 3]
+    thread = t._thread
+    t.stop()
+    thread.join(2)
+    assert not thread.is_alive()
+
+
+def test_function_runner_error_and_return():
+    def raises(config):
+        tune.track.log(a=1)
+        raise KeyError("nope")
+
+    t = wrap_function(raises)(config={})
+    assert t.train()["a"] == 1
+    with pytest.raises(FunctionError, match="KeyError: 'nope'"):
+        t.train()
+
+    def returns(config, reporter):
+        reporter(a=1)
+        assert reporter.logdir
+
+    t = wrap_function(returns)(config={})
+    t.train()
+    closing = t.train()
+    assert closing["done"] is True and closing["__duplicate__"] is True
+
+
+def test_track_log_outside_a_function_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="outside a function trainable"):
+        tune.track.log(x=1)
+
+
+def test_track_log_with_several_trials_in_process_needs_the_thread():
+    seen = []
+
+    def f(config):
+        seen.append(threading.current_thread().name)
+        tune.track.log(x=config["x"])
+
+    a = wrap_function(f)(config={"x": 1})
+    b = wrap_function(f)(config={"x": 2})
+    assert a.train()["x"] == 1 and b.train()["x"] == 2
+    with pytest.raises(RuntimeError, match="several trials"):
+        tune.track.log(x=3)
+    a.stop()
+    b.stop()
