@@ -25,7 +25,9 @@ from .search import (
     uniform,
 )
 from .stoppers import Stopper
+from .durable_trainable import DurableTrainable
 from .trainable import Trainable
+from .track import checkpoint_dir
 from .tune import run
 
 __version__ = "0.1.0"
@@ -37,12 +39,14 @@ def report(**metrics: object) -> None:
 
 
 __all__ = [
+    "DurableTrainable",
     "ExperimentAnalysis",
     "Resources",
     "StatusReporter",
     "Stopper",
     "Trainable",
     "TuneError",
+    "checkpoint_dir",
     "choice",
     "grid_search",
     "loguniform",

@@ -221,6 +221,12 @@ class Controller:
             self.stop_all()
         return False
 
+    def requeue(self, trial: Trial) -> None:
+        """A trial could not start (its worker vanished first): back to PENDING, not a failure."""
+        self._leave_running(trial)
+        trial.status = TrialStatus.PENDING
+        self._pending.setdefault(trial.resources, deque()).appendleft(trial)
+
     def _leave_running(self, trial: Trial) -> None:
         if trial.status != TrialStatus.RUNNING:
             raise ValueError(f"trial {trial} is {trial.status}, not RUNNING")

@@ -19,6 +19,7 @@ from .backend.dask_backend import DaskBackend, HostHandle, TrialCodeError, Worke
 from .checkpoints import delete_checkpoint
 from .controller import Controller, StopCriterionError
 from .error import TuneError
+from .experiment_state import build_state
 from .ledger import Placement, ResourceLedger
 from .progress import ProgressReporter
 from .storage import ExperimentStorage, StorageLocation, TrialLog, format_exception
@@ -29,10 +30,15 @@ from .trial_info import TrialInfo
 LOCAL_FLUSH_INTERVAL_S = 1.0
 REMOTE_FLUSH_INTERVAL_S = 5.0
 STATE_INTERVAL_S = 10.0
+# Soonest the state is rewritten after a trial ended (so resume sees it ended).
+STATE_AFTER_CHANGE_S = 1.0
 # Seconds between asking the scheduler which workers exist.
 WORKER_POLL_INTERVAL_S = 1.0
 # How long a trainable's stop()/cleanup may take when the run shuts down.
 STOP_TIMEOUT_S = 10.0
+# A worker whose actor could not be reached gets no new trials for this long, unless the
+# scheduler drops it first (then it is forgotten) — it is most likely dying.
+QUARANTINE_S = 5.0
 
 
 @dataclass
@@ -71,7 +77,7 @@ class DriverConfig:
     reuse_actors: bool = False
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     worker_wait_timeout_s: float | None = None
-    state_extra: dict[str, Any] = field(default_factory=dict)
+    state_meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Driver:
@@ -99,6 +105,8 @@ class Driver:
         self._checkpoints: dict[str, TrialCheckpoints] = {}
         self._fatal: BaseException | None = None
         self._wake: asyncio.Event | None = None
+        self._state_changed = False
+        self._quarantine: dict[str, float] = {}
         self._remote = not storage.location.is_local
 
     # -- the run -----------------------------------------------------------------------------
@@ -109,6 +117,7 @@ class Driver:
             await self._wait_for_workers()
             flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
             next_flush = next_poll = next_state = time.monotonic()
+            last_state = 0.0
             while True:
                 if self._fatal is not None:
                     raise self._fatal
@@ -127,9 +136,11 @@ class Driver:
                 if now >= next_flush:
                     await self._io(self._flush_logs)
                     next_flush = now + flush_every
-                if now >= next_state:
-                    await self._io(self._write_state)
-                    next_state = now + STATE_INTERVAL_S
+                changed_due = self._state_changed and now - last_state >= STATE_AFTER_CHANGE_S
+                if now >= next_state or changed_due:
+                    self._state_changed = False
+                    await self._write_state()
+                    last_state, next_state = now, now + STATE_INTERVAL_S
                 self.progress.maybe_status(self.controller.counts())
         finally:
             await self._shutdown()
@@ -170,16 +181,19 @@ class Driver:
         for addr, capacity in capacities.items():
             self.ledger.set_worker(addr, capacity)
         for addr in known - set(capacities):
-            self.ledger.remove_worker(addr)
-            self.backend.forget_worker(addr)
-            for trial_id, host in list(self._hosts.items()):
-                task = self._tasks.get(trial_id)
-                if host.worker == addr and task is not None:
-                    task.cancel(msg=f"worker-lost:{addr}")
+            self._forget_worker(addr)
         if capacities.keys() - known:
             message = self._infeasible_check(self.ledger)
             if message:
                 raise TuneError(message)
+
+    def _forget_worker(self, addr: str) -> None:
+        """A worker left: free its slots and fail over the trials placed on it."""
+        for trial_id in self.ledger.remove_worker(addr):
+            task = self._tasks.get(trial_id)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel(msg=f"worker-lost:{addr}")
+        self.backend.forget_worker(addr)
 
     def _launch(self) -> None:
         for trial, placement in self.controller.start_trials(self._place):
@@ -187,12 +201,16 @@ class Driver:
             self._tasks[trial.trial_id] = asyncio.create_task(self._run_trial(trial, placement))
 
     def _place(self, trial: Trial) -> Placement | None:
-        return self.ledger.place(trial.trial_id, trial.resources)
+        if self._quarantine:
+            now = time.monotonic()
+            self._quarantine = {w: t for w, t in self._quarantine.items() if t > now}
+        return self.ledger.place(trial.trial_id, trial.resources, exclude=self._quarantine.keys())
 
     # -- one trial -----------------------------------------------------------------------------
     async def _run_trial(self, trial: Trial, placement: Placement) -> None:
         host: HostHandle | None = None
         healthy = True
+        started = False
         try:
             log = self._logs.get(trial.trial_id)
             if log is None:
@@ -200,6 +218,7 @@ class Driver:
             host = await self.backend.get_host(placement.worker, self.config.cls_key)
             self._hosts[trial.trial_id] = host
             await self._start_trainable(trial, host, placement)
+            started = True
             await self._train_until_done(trial, host, log)
             await self._stop_trainable(host)
             self.controller.on_trial_stopped(trial)
@@ -212,10 +231,11 @@ class Driver:
                 if host is not None:
                     await self._try_stop(host)
                 raise
-            await self._on_failure(trial, WorkerLost(reason.split(":", 1)[1], "left the cluster"))
+            lost = WorkerLost(reason.split(":", 1)[1], "it left the cluster")
+            await self._on_worker_lost(trial, lost, started)
         except WorkerLost as exc:
             healthy = False
-            await self._on_failure(trial, exc)
+            await self._on_worker_lost(trial, exc, started)
         except TrialCodeError as exc:
             if host is not None:
                 healthy = await self._try_stop(host)
@@ -237,6 +257,7 @@ class Driver:
                 else:
                     self.backend.discard(host)
             if trial.is_finished:
+                self._state_changed = True
                 await self._close_log(trial)
             if self._wake is not None:
                 self._wake.set()
@@ -307,6 +328,14 @@ class Driver:
         except (TrialCodeError, WorkerLost, asyncio.TimeoutError):
             return False
 
+    async def _on_worker_lost(self, trial: Trial, exc: WorkerLost, started: bool) -> None:
+        self._quarantine[exc.worker] = time.monotonic() + QUARANTINE_S
+        if started:
+            await self._on_failure(trial, exc)
+        else:
+            # The trial never ran there; starting it elsewhere is not a retry.
+            self.controller.requeue(trial)
+
     async def _on_failure(self, trial: Trial, exc: Exception) -> None:
         retried = self.controller.on_trial_error(trial, str(exc))
         if isinstance(exc, WorkerLost):
@@ -356,14 +385,12 @@ class Driver:
         for log in list(self._logs.values()):
             log.flush()
 
-    def _write_state(self) -> None:
-        state = {
-            "experiment_id": self.config.experiment_id,
-            "timestamp": time.time(),
-            "trials": [t.summary() for t in self.controller.trials],
-            **self.config.state_extra,
-        }
-        self.storage.write_state(state)
+    async def _write_state(self) -> None:
+        # Built on the loop (a consistent snapshot), written off it.
+        state = build_state(
+            self.controller.trials, self.config.experiment_id, self.config.state_meta
+        )
+        await asyncio.to_thread(self.storage.write_state, state)
 
     async def _shutdown(self) -> None:
         tasks = list(self._tasks.values())
@@ -378,6 +405,6 @@ class Driver:
             except Exception:  # noqa: BLE001 - closing the rest matters more
                 pass
         try:
-            await self._io(self._write_state)
+            await self._write_state()
         finally:
             await self.backend.close()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import os
 import queue
+import shutil
+import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import result as R
@@ -15,6 +19,8 @@ from .trainable import Trainable
 
 # How long stop() waits for the function thread to leave its blocked report.
 _JOIN_TIMEOUT_S = 5.0
+# File in a function checkpoint saying whether the function had written state into it.
+_FUNCTION_MARKER = ".dasktune_function_checkpoint"
 
 
 class TrialStopped(BaseException):
@@ -75,22 +81,36 @@ class FunctionRunner(Trainable):
 
     _function: Callable[..., Any] | None = None
     _passes_reporter = False
+    _takes_checkpoint_dir = False
+
+    @classmethod
+    def can_checkpoint(cls) -> bool:
+        """A function can checkpoint when it takes ``checkpoint_dir`` (and uses
+        ``tune.checkpoint_dir``)."""
+        return cls._takes_checkpoint_dir
 
     def _setup(self, config: dict[str, Any]) -> None:
         self._reporter = StatusReporter(self)
         self._thread: threading.Thread | None = None
         self._last_metrics: dict[str, Any] = {}
         self._config_for_function = config
+        self._scratch = tempfile.mkdtemp(prefix="dasktune_fn_")
+        # Newest checkpoint dir the function wrote, and the dir it starts from after a restore.
+        self._latest_checkpoint: str | None = None
+        self._start_from: str | None = None
 
     def _run_function(self) -> None:
         session.bind(self._reporter)
         try:
             fn = type(self)._function
             assert fn is not None
+            args: list[Any] = [self._config_for_function]
             if self._passes_reporter:
-                fn(self._config_for_function, self._reporter)
+                args.append(self._reporter)
+            if self._takes_checkpoint_dir:
+                fn(*args, checkpoint_dir=self._start_from)
             else:
-                fn(self._config_for_function)
+                fn(*args)
         except TrialStopped:
             return
         except BaseException:
@@ -118,15 +138,70 @@ class FunctionRunner(Trainable):
             )
         return {**self._last_metrics, R.DONE: True, R.RESULT_DUPLICATE: True}
 
+    @contextmanager
+    def make_checkpoint_dir(self, step: int | None) -> Iterator[str]:
+        """A fresh dir for the function to write a checkpoint into; it becomes the newest
+        checkpoint when the block ends without error (``tune.checkpoint_dir``)."""
+        name = f"checkpoint_{self.iteration if step is None else step}"
+        path = tempfile.mkdtemp(prefix=f"{name}_", dir=self._scratch)
+        yield path
+        previous, self._latest_checkpoint = self._latest_checkpoint, path
+        if previous is not None and previous != self._start_from:
+            shutil.rmtree(previous, ignore_errors=True)
+
+    def _save(self, tmp_checkpoint_dir: str) -> str:
+        if not self._takes_checkpoint_dir:
+            raise NotImplementedError(
+                f"the function {self._function_name()} cannot checkpoint: give it a "
+                "checkpoint_dir=None argument and write checkpoints inside "
+                "`with tune.checkpoint_dir(step) as d:`."
+            )
+        source = self._latest_checkpoint or self._start_from
+        if source is not None:
+            shutil.copytree(source, tmp_checkpoint_dir, dirs_exist_ok=True)
+        # An empty checkpoint (the function has not written one yet) restores to a fresh start.
+        with open(os.path.join(tmp_checkpoint_dir, _FUNCTION_MARKER), "w") as f:
+            f.write("1" if source is not None else "0")
+        return tmp_checkpoint_dir
+
+    def _restore(self, checkpoint: str | dict[str, Any]) -> None:
+        if not isinstance(checkpoint, str):
+            raise TypeError("a function trainable restores from a checkpoint directory")
+        directory = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
+        if self._thread is not None:
+            # Restoring a running function (e.g. a scheduler exploit) restarts its thread.
+            self._stop_thread()
+            self._reporter = StatusReporter(self)
+            self._thread = None
+        with open(os.path.join(directory, _FUNCTION_MARKER)) as f:
+            has_state = f.read().strip() == "1"
+        self._start_from = None
+        if has_state:
+            target = tempfile.mkdtemp(prefix="restored_", dir=self._scratch)
+            shutil.copytree(directory, target, dirs_exist_ok=True)
+            os.unlink(os.path.join(target, _FUNCTION_MARKER))
+            for name in os.listdir(target):
+                if name.endswith(".tune_metadata"):
+                    os.unlink(os.path.join(target, name))
+            self._start_from = target
+
     def _function_name(self) -> str:
         fn = type(self)._function
         return getattr(fn, "__qualname__", repr(fn))
 
     def _stop(self) -> None:
+        self._stop_thread()
+        self.cleanup()
+
+    def _stop_thread(self) -> None:
         self._reporter._stopped = True
         self._reporter._resume.release()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(_JOIN_TIMEOUT_S)
+
+    def cleanup(self) -> None:
+        """Remove the function's scratch checkpoints."""
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def _passes_reporter(fn: Callable[..., Any]) -> bool:
@@ -142,6 +217,13 @@ def _passes_reporter(fn: Callable[..., Any]) -> bool:
     return "reporter" in {p.name for p in params} or len(positional) >= 2
 
 
+def _takes_checkpoint_dir(fn: Callable[..., Any]) -> bool:
+    try:
+        return "checkpoint_dir" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def wrap_function(fn: Callable[..., Any], name: str | None = None) -> type[FunctionRunner]:
     """Make a Trainable class that runs ``fn(config)`` or ``fn(config, reporter)``."""
     if not callable(fn):
@@ -149,6 +231,7 @@ def wrap_function(fn: Callable[..., Any], name: str | None = None) -> type[Funct
     attrs = {
         "_function": staticmethod(fn),
         "_passes_reporter": _passes_reporter(fn),
+        "_takes_checkpoint_dir": _takes_checkpoint_dir(fn),
         "__doc__": getattr(fn, "__doc__", None),
     }
     return type(name or trainable_name_of(fn), (FunctionRunner,), attrs)

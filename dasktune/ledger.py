@@ -131,18 +131,25 @@ class ResourceLedger:
 
     # -- placing ------------------------------------------------------------------------------
     def place(
-        self, trial_id: str, resources: Resources, prefer: str | None = None
+        self,
+        trial_id: str,
+        resources: Resources,
+        prefer: str | None = None,
+        exclude: frozenset[str] | set[str] = frozenset(),
     ) -> Placement | None:
         """Reserve slots for a trial, or return None if they are not free now.
 
         The trial's own slots go on the worker with the most free CPU that fits them (spreading
         trials evens out load); ``prefer`` picks a worker first when it fits (reusing a warm
-        actor there). Extras go on the same worker first, then on the others.
+        actor there); ``exclude`` names workers not to use now. Extras go on the same worker
+        first, then on the others.
         """
         if trial_id in self._placements:
             raise ValueError(f"trial {trial_id} already holds a placement")
         own = resources.own_demand()
-        candidates = [a for a in self._capacity if _fits(own, self.free(a))]
+        candidates = [
+            a for a in self._capacity if a not in exclude and _fits(own, self.free(a))
+        ]
         if not candidates:
             return None
         if prefer in candidates:

@@ -206,9 +206,10 @@ def _read_csv_header(location: StorageLocation) -> list[str] | None:
 class ExperimentStorage:
     """The experiment directory and everything the driver writes into it."""
 
-    def __init__(self, location: StorageLocation) -> None:
+    def __init__(self, location: StorageLocation, create: bool = True) -> None:
         self.location = location
-        location.makedirs()
+        if create:
+            location.makedirs()
 
     @property
     def url(self) -> str:

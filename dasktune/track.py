@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import session
@@ -30,4 +32,17 @@ def trial_id() -> str:
     return session.current().trial_id
 
 
-__all__ = ["log", "trial_dir", "trial_id", "trial_name"]
+@contextmanager
+def checkpoint_dir(step: int | None = None) -> Iterator[str]:
+    """A directory to write the function's checkpoint into (Ray 0.8.5+'s
+    ``tune.checkpoint_dir``); it becomes the trial's newest checkpoint when the block ends.
+
+    The function must take ``checkpoint_dir=None``: after a restore it is called with the
+    directory of the checkpoint to continue from.
+    """
+    trainable = session.current()._trainable
+    with trainable.make_checkpoint_dir(step) as path:
+        yield path
+
+
+__all__ = ["checkpoint_dir", "log", "trial_dir", "trial_id", "trial_name"]

@@ -6,6 +6,7 @@ import asyncio
 import difflib
 import inspect
 import os
+import posixpath
 import random
 import re
 import uuid
@@ -19,14 +20,17 @@ import cloudpickle
 from .analysis import ExperimentAnalysis
 from .backend.cluster import connect
 from .backend.dask_backend import DaskBackend
+from .checkpoints import committed_checkpoints
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver, DriverConfig, RetentionPolicy
 from .error import TuneError
+from .experiment_state import plan_resume, search_space_fingerprint, trial_from_record
 from .function_trainable import trainable_name_of
 from .ledger import ResourceLedger
 from .progress import ProgressReporter
 from .registry import get_trainable_cls, to_trainable_class
 from .resources import Resources
+from .result import EXPERIMENT_STATE_FILE
 from .schedulers import FIFOScheduler, TrialScheduler
 from .search import generate_variants
 from .storage import ExperimentStorage, StorageLocation
@@ -109,10 +113,10 @@ def run(
             "search_alg= is not supported yet: dasktune generates trials from config= (grid "
             "search and random sampling). Remove search_alg= or use tune.grid_search/sample_from."
         )
-    if resume:
+    if resume not in (False, True, "ERRORED_ONLY"):
         raise ValueError(
-            "resume= is not supported yet; rerun the experiment, or restore single trials with "
-            "restore=<checkpoint path>."
+            f"resume must be False, True or 'ERRORED_ONLY', got {resume!r}; True continues every "
+            "unfinished trial from its newest checkpoint, 'ERRORED_ONLY' also reruns failed ones."
         )
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
@@ -139,34 +143,39 @@ def run(
         )
     if config is None:
         config = {}
-    if seed is None:
-        seed = random.getrandbits(64)  # so random.seed(...) before run() reproduces trials
-    variants = generate_variants(config, num_samples=num_samples, seed=seed)
     default_resources = (
         Resources.from_request(resources_per_trial) if resources_per_trial is not None else None
     )
-
-    run_uid = uuid.uuid4().hex[:5]
-    experiment_name = name or f"{trainable_name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
-    root = upload_dir or local_dir or DEFAULT_LOCAL_DIR
     storage_options = dict(storage_options or {})
-    location = StorageLocation(root, storage_options).child(experiment_name)
+    root = StorageLocation(upload_dir or local_dir or DEFAULT_LOCAL_DIR, storage_options)
+    fingerprint = search_space_fingerprint(config, num_samples)
 
-    trials = []
-    for index, variant in enumerate(variants):
-        resources = _trial_resources(trainable_cls, variant.config, default_resources)
-        trial = Trial(
-            trial_id=f"{run_uid}_{index:05d}",
-            index=index,
-            trainable_name=trainable_name,
-            config=variant.config,
-            experiment_tag=f"{index}_{variant.tag}" if variant.tag else str(index),
-            dirname="",
-            resources=resources,
-            restore_path=restore,
-        )
-        trial.dirname = _trial_dirname(trial, trial_name_creator, trial_dirname_creator)
-        trials.append(trial)
+    if resume:
+        location = _experiment_to_resume(root, name, trainable_name)
+        trials, run_uid = _resume_trials(location, trainable_name, fingerprint, resume)
+        experiment_name = posixpath.basename(location.url.rstrip("/").replace(os.sep, "/"))
+    else:
+        if seed is None:
+            seed = random.getrandbits(64)  # so random.seed(...) before run() reproduces trials
+        variants = generate_variants(config, num_samples=num_samples, seed=seed)
+        run_uid = uuid.uuid4().hex[:5]
+        experiment_name, location = _new_experiment(root, name, trainable_name, run_uid)
+        trials = []
+        for index, variant in enumerate(variants):
+            trial = Trial(
+                trial_id=f"{run_uid}_{index:05d}",
+                index=index,
+                trainable_name=trainable_name,
+                config=variant.config,
+                experiment_tag=f"{index}_{variant.tag}" if variant.tag else str(index),
+                dirname="",
+                resources=_trial_resources(trainable_cls, variant.config, default_resources),
+                restore_path=restore,
+            )
+            trial.dirname = _trial_dirname(trial, trial_name_creator, trial_dirname_creator)
+            trials.append(trial)
+    for trial in trials:
+        trial.logdir = location.join(trial.dirname)
 
     controller = Controller(
         stopper=stopper,
@@ -203,7 +212,11 @@ def run(
                 reuse_actors=reuse_actors,
                 retention=RetentionPolicy(keep_checkpoints_num, checkpoint_score_attr),
                 worker_wait_timeout_s=worker_wait_timeout_s,
-                state_extra={"name": experiment_name, "trainable_name": trainable_name},
+                state_meta={
+                    "name": experiment_name,
+                    "trainable_name": trainable_name,
+                    "search_space": fingerprint,
+                },
             ),
             infeasible_check=infeasible,
         )
@@ -223,6 +236,81 @@ def run(
     )
     analysis.trials = trials
     return analysis
+
+
+def _new_experiment(
+    root: StorageLocation, name: str | None, trainable_name: str, run_uid: str
+) -> tuple[str, StorageLocation]:
+    if name is None:
+        name = f"{trainable_name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        if root.exists(name):
+            name = f"{name}_{run_uid}"
+    location = root.child(name)
+    if location.exists(EXPERIMENT_STATE_FILE):
+        raise ValueError(
+            f"{location.url} already holds an experiment ({EXPERIMENT_STATE_FILE}); pass "
+            "resume=True to continue it, resume='ERRORED_ONLY' to also rerun its failed trials, "
+            "or choose another name=."
+        )
+    return name, location
+
+
+def _experiment_to_resume(
+    root: StorageLocation, name: str | None, trainable_name: str
+) -> StorageLocation:
+    if name is not None:
+        location = root.child(name)
+        if not location.exists(EXPERIMENT_STATE_FILE):
+            raise ValueError(
+                f"resume=True, but {location.url} holds no {EXPERIMENT_STATE_FILE} to resume "
+                "from; check name=/local_dir=, or run without resume= to start it."
+            )
+        return location
+    newest: tuple[float, StorageLocation] | None = None
+    for child in _experiment_dirs(root):
+        state = ExperimentStorage(child, create=False).read_state()
+        if state and state.get("trainable_name") == trainable_name:
+            if newest is None or state.get("timestamp", 0) > newest[0]:
+                newest = (state.get("timestamp", 0), child)
+    if newest is None:
+        raise ValueError(
+            f"resume=True, but no experiment of {trainable_name} was found under {root.url}; "
+            "pass name= of the experiment to resume."
+        )
+    return newest[1]
+
+
+def _experiment_dirs(root: StorageLocation) -> list[StorageLocation]:
+    if not root.exists():
+        return []
+    return [
+        root.child(posixpath.basename(str(p).rstrip("/")))
+        for p in root.fs.ls(root.root, detail=False)
+        if root.fs.isdir(p)
+    ]
+
+
+def _resume_trials(
+    location: StorageLocation, trainable_name: str, fingerprint: str, mode: bool | str
+) -> tuple[list[Trial], str]:
+    state = ExperimentStorage(location, create=False).read_state()
+    assert state is not None
+    if state.get("trainable_name") != trainable_name:
+        raise ValueError(
+            f"cannot resume {location.url} with {trainable_name}: it was run with "
+            f"{state.get('trainable_name')}. Pass the same trainable, or a new name=."
+        )
+    if state.get("search_space") != fingerprint:
+        raise ValueError(
+            f"cannot resume {location.url}: config/num_samples differ from the run that made it "
+            "(the trials keep the configs they were sampled with). Pass the same config= and "
+            "num_samples=, or start a new experiment with another name=."
+        )
+    trials = [trial_from_record(record) for record in state["trials"]]
+    for trial in trials:
+        found = committed_checkpoints(location.join(trial.dirname), location.storage_options)
+        plan_resume(trial, found[-1] if found else None, mode)
+    return trials, state["experiment_id"]
 
 
 def _run_on_client_loop(client: Any, coroutine: Any) -> None:

@@ -14,7 +14,7 @@ def make_cluster(**kwargs) -> tuple[LocalCluster, Client]:
         "n_workers": 2,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": None,
+        "dashboard_address": ":0",
     }
     options.update(kwargs)
     cluster = LocalCluster(**options)

@@ -68,7 +68,7 @@ def connect(
         "n_workers": os.cpu_count() or 1,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": None,
+        "dashboard_address": ":0",
     }
     kwargs.update(local_cluster_kwargs or {})
     cluster = LocalCluster(**kwargs)
