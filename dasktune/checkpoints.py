@@ -112,7 +112,8 @@ def download_checkpoint(
                 f"checkpoint file {rel} in {checkpoint_url} has {os.path.getsize(dest)} bytes, "
                 f"its manifest says {size}: the checkpoint was overwritten or damaged."
             )
-    return os.path.join(local_root, *manifest["checkpoint"].split("/"))
+    relative = manifest["checkpoint"]
+    return local_root if relative in (".", "") else os.path.join(local_root, *relative.split("/"))
 
 
 def committed_checkpoints(

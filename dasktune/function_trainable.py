@@ -182,7 +182,7 @@ class FunctionRunner(Trainable):
             os.unlink(os.path.join(target, _FUNCTION_MARKER))
             for name in os.listdir(target):
                 if name.endswith(".tune_metadata"):
-                    os.unlink(os.path.join(target, name))
+                    os.unlink(os.path.join(target, name))  # ours, not the function's
             self._start_from = target
 
     def _function_name(self) -> str:

@@ -232,16 +232,16 @@ class Trainable:
             "saved_as_dict": as_dict,
             "relative_path": os.path.relpath(path, directory),
         }
-        with open(path + _METADATA_SUFFIX, "w") as f:
+        with open(_metadata_path(path), "w") as f:
             json.dump(metadata, f)
         return path
 
     def restore(self, checkpoint_path: str) -> None:
         """Restore from a path that ``save`` returned (a copy of its directory works too)."""
         checkpoint_path = os.fspath(checkpoint_path)
-        if os.path.isdir(checkpoint_path):
+        if not os.path.exists(_metadata_path(checkpoint_path)):
             checkpoint_path = find_checkpoint_path(checkpoint_path)
-        with open(checkpoint_path + _METADATA_SUFFIX) as f:
+        with open(_metadata_path(checkpoint_path)) as f:
             metadata = json.load(f)
         self._iteration = metadata["iteration"]
         self._timesteps_total = metadata["timesteps_total"]
@@ -317,10 +317,22 @@ class Trainable:
         return self._local_ip
 
 
+def _metadata_path(checkpoint_path: str) -> str:
+    # A checkpoint that is a whole directory keeps its metadata inside it (Ray 0.8 wrote it
+    # beside the directory, where copying the directory alone would lose it).
+    if os.path.isdir(checkpoint_path):
+        return os.path.join(checkpoint_path, _METADATA_SUFFIX)
+    return checkpoint_path + _METADATA_SUFFIX
+
+
 def find_checkpoint_path(directory: str) -> str:
     """The checkpoint path inside a ``checkpoint_<iter>`` directory (the one with metadata)."""
+    if os.path.isfile(directory):
+        directory = os.path.dirname(directory)
     for root, _dirs, files in os.walk(directory):
-        for name in files:
+        for name in sorted(files):
+            if name == _METADATA_SUFFIX:
+                return root
             if name.endswith(_METADATA_SUFFIX):
                 return os.path.join(root, name[: -len(_METADATA_SUFFIX)])
     raise FileNotFoundError(

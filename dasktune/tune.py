@@ -18,7 +18,7 @@ from typing import Any
 import cloudpickle
 
 from .analysis import ExperimentAnalysis
-from .backend.cluster import connect
+from .backend.cluster import connect, run_on_client_loop
 from .backend.dask_backend import DaskBackend
 from .checkpoints import committed_checkpoints
 from .controller import CheckpointPolicy, Controller, FailurePolicy
@@ -221,7 +221,7 @@ def run(
             infeasible_check=infeasible,
         )
         progress.on_start(storage.url, len(trials), _describe_cluster(connection.client))
-        _run_on_client_loop(connection.client, driver.run())
+        run_on_client_loop(connection.client, driver.run())
     finally:
         connection.close()
 
@@ -311,22 +311,6 @@ def _resume_trials(
         found = committed_checkpoints(location.join(trial.dirname), location.storage_options)
         plan_resume(trial, found[-1] if found else None, mode)
     return trials, state["experiment_id"]
-
-
-def _run_on_client_loop(client: Any, coroutine: Any) -> None:
-    """Run the driver on the client's event loop (where its comms live) and wait for it.
-
-    A Ctrl-C here cancels the driver, which stops the running trainables before it returns.
-    """
-    loop = client.loop.asyncio_loop
-    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-    try:
-        future.result()
-    except KeyboardInterrupt:
-        future.cancel()
-        done = asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop)
-        done.result(timeout=30)
-        raise
 
 
 def _describe_cluster(client: Any) -> str:

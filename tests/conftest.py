@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from distributed import Client, LocalCluster
 
-# pytest_plugins = ["services.fixtures"]  (enabled once tests/services/fixtures.py exists)
+pytest_plugins = ["services.fixtures"]
 
 
 def make_cluster(**kwargs) -> tuple[LocalCluster, Client]:

@@ -92,3 +92,58 @@ def logging_function(config):
         with open(config["trace"], "a") as f:
             f.write(f"{i}\n")
         tune.track.log(i=i)
+
+
+def checkpointing_function(config, checkpoint_dir=None):
+    """Function API with tune.checkpoint_dir: counts up from its checkpoint."""
+    value = 0
+    if checkpoint_dir:
+        with open(os.path.join(checkpoint_dir, "value.txt")) as f:
+            value = int(f.read())
+    while True:
+        value += 1
+        with tune.checkpoint_dir(step=value) as d:
+            with open(os.path.join(d, "value.txt"), "w") as f:
+                f.write(str(value))
+        tune.track.log(value=value)
+
+
+class FileCounter(tune.Trainable):
+    """Counts; checkpoints to a file whose size is config['ckpt_bytes']."""
+
+    def setup(self, config):
+        self.value = 0
+
+    def step(self):
+        self.value += 1
+        return {"value": self.value, "score": config_score(self.config, self.value)}
+
+    def save_checkpoint(self, d):
+        path = os.path.join(d, "state.bin")
+        with open(path, "wb") as f:
+            f.write(self.value.to_bytes(8, "little"))
+            f.write(b"\0" * self.config.get("ckpt_bytes", 0))
+        return path
+
+    def load_checkpoint(self, path):
+        with open(path, "rb") as f:
+            self.value = int.from_bytes(f.read(8), "little")
+
+
+def config_score(config, value):
+    """A score that peaks at config['peak'] (for checkpoint_score_attr tests)."""
+    return -abs(value - config.get("peak", 0))
+
+
+class SuicidalCounter(FileCounter):
+    """Kills its own worker process once, at iteration config['kill_at'] (guarded by a marker
+    file), to test recovery from a lost worker."""
+
+    def step(self):
+        result = super().step()
+        marker = self.config["marker"]
+        if self.value == self.config["kill_at"] and not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+            os.kill(os.getpid(), 9)
+        return result

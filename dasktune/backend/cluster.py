@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
 from distributed import Client, LocalCluster
+
+T = TypeVar("T")
+
+# How long a cancelled run may take to stop its trainables after Ctrl-C.
+SHUTDOWN_WAIT_S = 30.0
 
 
 @dataclass
@@ -84,3 +92,26 @@ def _client_for(address: str) -> Client:
     if not isinstance(address, str) or not address:
         raise TypeError(f"address= must be a scheduler address like 'tcp://host:8786', got {address!r}")
     return Client(address, direct_to_workers=True, set_as_default=False, timeout="30s")
+
+
+def run_on_client_loop(client: Client, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on the client's event loop (where its comms live) and wait for it.
+
+    On Ctrl-C the coroutine is cancelled and given up to ``SHUTDOWN_WAIT_S`` to clean up (the
+    driver stops the running trainables and flushes logs) before the interrupt propagates.
+    """
+    finished = threading.Event()
+
+    async def tracked() -> T:
+        try:
+            return await coroutine
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(tracked(), client.loop.asyncio_loop)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        finished.wait(SHUTDOWN_WAIT_S)
+        raise

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .dicts import flatten_dict
+from .validation import validate_save_restore
 
-__all__ = ["flatten_dict"]
+__all__ = ["flatten_dict", "validate_save_restore"]

@@ -24,7 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FAIL_FAST_CONFIG", "MotoServer", "free_port", "s3_filesystem"]
+__all__ = [
+    "FAIL_FAST_CONFIG",
+    "MotoServer",
+    "disable_expect_continue",
+    "free_port",
+    "s3_filesystem",
+]
 
 # botocore settings that make a broken endpoint fail in about a second instead
 # of retrying for ~25 s. `total_max_attempts` counts the first try; botocore's
@@ -46,20 +52,44 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def s3_filesystem(storage_options: dict[str, Any], *, retries: int | None = None) -> Any:
+def s3_filesystem(
+    storage_options: dict[str, Any],
+    *,
+    retries: int | None = None,
+    expect_continue: bool = True,
+) -> Any:
     """Build a fresh (uncached) ``s3fs.S3FileSystem`` from ``storage_options``.
 
     ``retries`` sets s3fs's own retry loop (default 5 tries, with backoff), which
     wraps botocore's. s3fs ignores a ``retries=`` constructor argument (it only
     has a class attribute), so it cannot travel in storage_options; this sets it
     on the instance instead.
+
+    ``expect_continue=False`` applies :func:`disable_expect_continue`.
     """
     import s3fs
 
     fs = s3fs.S3FileSystem(skip_instance_cache=True, **copy.deepcopy(storage_options))
     if retries is not None:
         fs.retries = retries
+    if not expect_continue:
+        disable_expect_continue(fs)
     return fs
+
+
+def disable_expect_continue(fs: Any) -> None:
+    """Stop ``fs`` (an s3fs filesystem) sending ``Expect: 100-continue`` on uploads.
+
+    botocore adds that header to every PutObject/UploadPart, and aiohttp only
+    arms its read timeout (``read_timeout``) after the body is sent, which it
+    does only once the server answers "100 Continue". So against a server that
+    accepts the connection and never answers, an upload hangs forever whatever
+    the timeouts. Without the header the body goes out at once and
+    ``read_timeout`` applies. Needs a live client, so it connects ``fs``.
+    """
+    from botocore.handlers import add_expect_header
+
+    fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
 
 
 class MotoServer:
