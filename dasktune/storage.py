@@ -50,7 +50,9 @@ class StorageLocation:
         self.storage_options = dict(storage_options or {})
         url = str(url)
         self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
-        self.is_local = isinstance(self.fs, LocalFileSystem)
+        # Only the plain local filesystem gets plain paths and in-place appends; a subclass
+        # under its own protocol (a test double, a wrapper) keeps its URLs.
+        self.is_local = type(self.fs) is LocalFileSystem
         if self.is_local:
             root = os.path.abspath(os.path.expanduser(root))
             self.url = root

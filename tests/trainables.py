@@ -7,6 +7,7 @@ import os
 import time
 
 import dasktune as tune
+from fsspec.implementations.local import LocalFileSystem
 
 
 class Guesser(tune.Trainable):
@@ -147,3 +148,35 @@ class SuicidalCounter(FileCounter):
                 f.write(str(os.getpid()))
             os.kill(os.getpid(), 9)
         return result
+
+
+class KillingFileSystem(LocalFileSystem):
+    """A local filesystem (``killfs://``) that SIGKILLs its own process halfway through
+    uploading a file named ``big.bin`` into a ``checkpoint_<kill_at>`` dir, once (guarded by
+    a marker file next to it). Lets a test kill a worker in the middle of a checkpoint save."""
+
+    protocol = "killfs"
+
+    def put_file(self, lpath, rpath, **kwargs):
+        rpath = self._strip_protocol(rpath)
+        parts = rpath.split("/")
+        marker = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(rpath))), "KILLED")
+        if parts[-1] == "big.bin" and parts[-2] == "checkpoint_3" and not os.path.exists(marker):
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+            with open(lpath, "rb") as src, open(rpath, "wb") as dst:
+                data = src.read()
+                dst.write(data[: len(data) // 2])
+                dst.flush()
+            os.kill(os.getpid(), 9)
+        return super().put_file(lpath, rpath, **kwargs)
+
+
+class TwoFileCounter(FileCounter):
+    """FileCounter whose checkpoints are a small state file plus a large ``big.bin``."""
+
+    def save_checkpoint(self, d):
+        path = super().save_checkpoint(d)
+        with open(os.path.join(d, "big.bin"), "wb") as f:
+            f.write(os.urandom(1 << 20))
+        return path

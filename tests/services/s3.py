@@ -41,6 +41,22 @@ FAIL_FAST_CONFIG: dict[str, Any] = {
     "read_timeout": 1,
 }
 
+# Runs `moto_server` (moto.server.main, the console script's entry point) plus
+# a watchdog thread. Without it a test run killed hard (pytest-timeout's
+# os._exit, SIGKILL, a crashed CI step) leaves an orphaned server holding
+# hundreds of MB, since fixture teardown never runs.
+_LAUNCHER = """
+import os, sys, threading, time
+parent = int(sys.argv[1])
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[2:])
+"""
+
 # Direct opener: an HTTP(S)_PROXY in the environment must not capture loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -128,16 +144,12 @@ class MotoServer:
 
     @staticmethod
     def command() -> list[str]:
-        """The argv prefix that runs moto's server with this interpreter's moto.
+        """The argv prefix that runs moto's server (``moto.server.main``).
 
-        The ``moto_server`` script next to ``sys.executable`` is preferred; a
-        PATH lookup is not used because it can resolve to a pyenv shim or to
-        another environment's moto.
+        It is this interpreter's moto, wrapped in :data:`_LAUNCHER` so the
+        server exits when the process that started it dies without cleaning up.
         """
-        script = Path(sys.executable).with_name("moto_server")
-        if script.is_file() and os.access(script, os.X_OK):
-            return [str(script)]
-        return [sys.executable, "-m", "moto.server"]
+        return [sys.executable, "-c", _LAUNCHER, str(os.getpid())]
 
     def start(self) -> MotoServer:
         """Start the server and block until ``/moto-api/`` answers."""
