@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as local_dir:
             _timed_run(client, local_dir, 2, 5)  # warm-up: worker imports
-            throughput = [
-                8 * 200 / _timed_run(client, local_dir, 8, 200) for _ in range(args.reps)
-            ]
+            throughput = [8 * 200 / _timed_run(client, local_dir, 8, 200) for _ in range(args.reps)]
             bookkeeping = [_timed_run(client, local_dir, 100, 1) for _ in range(args.reps)]
         ceiling = [
             measure_ceiling(cluster.scheduler_address, actors=8, seconds=3.0)["calls_per_s"]

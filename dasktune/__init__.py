@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from . import track
 from .analysis import ExperimentAnalysis
+from .durable_trainable import DurableTrainable
 from .error import TuneError
 from .function_runner import StatusReporter
+from .placement import TrialPlacement, get_gpu_ids, get_placement
 from .registry import register_trainable
 from .resources import Resources
 from .search import (
@@ -25,9 +27,8 @@ from .search import (
     uniform,
 )
 from .stoppers import Stopper
-from .durable_trainable import DurableTrainable
-from .trainable import Trainable
 from .track import checkpoint_dir
+from .trainable import Trainable
 from .tune import run
 
 __version__ = "0.1.0"
@@ -45,9 +46,12 @@ __all__ = [
     "StatusReporter",
     "Stopper",
     "Trainable",
+    "TrialPlacement",
     "TuneError",
     "checkpoint_dir",
     "choice",
+    "get_gpu_ids",
+    "get_placement",
     "grid_search",
     "loguniform",
     "qrandint",

@@ -134,7 +134,9 @@ def committed_checkpoints(
     return sorted(found)
 
 
-def delete_checkpoint(checkpoint_url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+def delete_checkpoint(
+    checkpoint_url: str, storage_options: Mapping[str, Any] | None = None
+) -> None:
     """Delete a checkpoint dir, manifest first so it is never seen half-deleted."""
     location = StorageLocation(checkpoint_url, storage_options)
     manifest = location.path(MANIFEST)

@@ -163,9 +163,7 @@ class Controller:
             closing = dict(trial.last_result)
             closing[R.DONE] = True
             trial.last_result = closing
-            return ResultDecision(
-                log=False, checkpoint=self.checkpoint_policy.at_end, stop=True
-            )
+            return ResultDecision(log=False, checkpoint=self.checkpoint_policy.at_end, stop=True)
         trial.last_result = result
         trial.num_results += 1
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,7 @@ class Driver:
         self._wake: asyncio.Event | None = None
         self._state_changed = False
         self._quarantine: dict[str, float] = {}
+        self._warned_no_reset = False
         self._remote = not storage.location.is_local
 
     # -- the run -----------------------------------------------------------------------------
@@ -276,9 +278,19 @@ class Driver:
         if trial.restore_path:
             restore = (trial.restore_path, self.config.storage_options)
         reuse = self.config.reuse_actors and host.loaded_class == cls_key
-        await self.backend.call(host, "start", cls_key, cls_bytes, trial.config, info, restore, reuse)
+        how = await self.backend.call(
+            host, "start", cls_key, cls_bytes, trial.config, info, restore, reuse
+        )
         host.classes.add(cls_key)
         host.loaded_class = cls_key
+        if reuse and how != "reset" and not self._warned_no_reset:
+            self._warned_no_reset = True
+            warnings.warn(
+                f"reuse_actors=True, but {trial.trainable_name}.reset_config() returned False, "
+                "so each trial gets a fresh trainable. Implement reset_config(new_config) "
+                "returning True to reuse trainables.",
+                stacklevel=1,
+            )
 
     async def _train_until_done(self, trial: Trial, host: HostHandle, log: TrialLog) -> None:
         controller = self.controller
@@ -295,7 +307,9 @@ class Driver:
 
     async def _checkpoint(self, trial: Trial, host: HostHandle) -> None:
         url, iteration = await self.backend.call(
-            host, "save", self.storage.trial_location(trial.dirname).url,
+            host,
+            "save",
+            self.storage.trial_location(trial.dirname).url,
             self.config.storage_options,
         )
         self.controller.on_checkpoint(trial, url, iteration)
@@ -407,4 +421,5 @@ class Driver:
         try:
             await self._write_state()
         finally:
-            await self.backend.close()
+            # Trainables kept for reuse_actors still get their _stop.
+            await self.backend.close(stop_timeout=STOP_TIMEOUT_S)

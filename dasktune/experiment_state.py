@@ -65,9 +65,7 @@ def _is_plain(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
 
-def build_state(
-    trials: list[Trial], experiment_id: str, meta: Mapping[str, Any]
-) -> dict[str, Any]:
+def build_state(trials: list[Trial], experiment_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
     """The whole state file's content."""
     return {
         "version": STATE_VERSION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import os
 import queue
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import result as R
-from . import session
+from . import session, trial_info
 from .trainable import Trainable
 
 # How long stop() waits for the function thread to leave its blocked report.
@@ -100,6 +101,7 @@ class FunctionRunner(Trainable):
         self._start_from: str | None = None
 
     def _run_function(self) -> None:
+        trial_info.set_current(self._trial_info)
         session.bind(self._reporter)
         try:
             fn = type(self)._function
@@ -122,8 +124,13 @@ class FunctionRunner(Trainable):
 
     def _train(self) -> dict[str, Any]:
         if self._thread is None:
+            # Started with a copy of this thread's context (Dask's current worker among it).
+            context = contextvars.copy_context()
             self._thread = threading.Thread(
-                target=self._run_function, name=f"dasktune-fn-{self.trial_id}", daemon=True
+                target=context.run,
+                args=(self._run_function,),
+                name=f"dasktune-fn-{self.trial_id}",
+                daemon=True,
             )
             self._thread.start()
         else:

@@ -147,9 +147,7 @@ class ResourceLedger:
         if trial_id in self._placements:
             raise ValueError(f"trial {trial_id} already holds a placement")
         own = resources.own_demand()
-        candidates = [
-            a for a in self._capacity if a not in exclude and _fits(own, self.free(a))
-        ]
+        candidates = [a for a in self._capacity if a not in exclude and _fits(own, self.free(a))]
         if not candidates:
             return None
         if prefer in candidates:

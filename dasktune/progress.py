@@ -13,7 +13,6 @@ from .trial import Trial
 STATUS_INTERVAL_S = 5.0
 
 
-
 class ProgressReporter:
     """Prints run progress at the chosen verbosity."""
 
@@ -35,9 +34,7 @@ class ProgressReporter:
         """A result was logged."""
         if self.verbose >= 2:
             metrics = {
-                k: v
-                for k, v in result.items()
-                if not isinstance(v, Mapping) and k not in _NOISE
+                k: v for k, v in result.items() if not isinstance(v, Mapping) and k not in _NOISE
             }
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items())
             self._print(f"Result for {trial}: {shown}")

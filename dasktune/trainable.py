@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from . import result as R
+from .placement import TrialPlacement
 from .trial_info import TrialInfo, info_for_new_trainable
 
 _METADATA_SUFFIX = ".tune_metadata"
@@ -122,6 +123,27 @@ class Trainable:
         """
         return False
 
+    def reset_for_trial(self, new_config: dict[str, Any], info: TrialInfo) -> bool:
+        """Reuse this instance for another trial (``reuse_actors=True``) via ``reset_config``.
+
+        On success the config, trial identity, logdir and counters are the new trial's; returns
+        False (nothing changed but what ``reset_config`` did) when the trainable declines.
+        """
+        if not self.reset_config(new_config):
+            return False
+        self.config = new_config
+        self._trial_info = info
+        self._logdir = self._make_logdir(info, None)
+        self._iteration = 0
+        self._time_total = 0.0
+        self._timesteps_total = None
+        self._episodes_total = None
+        self._time_since_restore = 0.0
+        self._timesteps_since_restore = 0.0
+        self._iterations_since_restore = 0
+        self._restored = False
+        return True
+
     @classmethod
     def default_resource_request(cls, config: dict[str, Any]) -> Any:
         """Resources a trial with this config needs (a ``Resources`` or a Ray-style dict), or
@@ -195,7 +217,9 @@ class Trainable:
     @classmethod
     def can_checkpoint(cls) -> bool:
         """Whether the class implements saving (``_save`` or ``save_checkpoint``)."""
-        return cls._save is not Trainable._save or cls.save_checkpoint is not Trainable.save_checkpoint
+        return (
+            cls._save is not Trainable._save or cls.save_checkpoint is not Trainable.save_checkpoint
+        )
 
     def save(self, checkpoint_dir: str | None = None) -> str:
         """Save to ``<checkpoint_dir or logdir>/checkpoint_<iteration>``; return the checkpoint
@@ -277,8 +301,8 @@ class Trainable:
 
     def delete_checkpoint(self, checkpoint_path: str) -> None:
         """Delete the local checkpoint directory that holds ``checkpoint_path``."""
-        directory = checkpoint_path if os.path.isdir(checkpoint_path) else os.path.dirname(
-            checkpoint_path
+        directory = (
+            checkpoint_path if os.path.isdir(checkpoint_path) else os.path.dirname(checkpoint_path)
         )
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -307,6 +331,11 @@ class Trainable:
     def trial_name(self) -> str:
         """The trial's name (``"default"`` outside a tuning run)."""
         return self._trial_info.trial_name
+
+    @property
+    def placement(self) -> TrialPlacement:
+        """Where this trial runs and the extra slots reserved for its own sub-work."""
+        return TrialPlacement.from_info(self._trial_info)
 
     def get_config(self) -> dict[str, Any]:
         """The config this trainable was built or last reset with."""

@@ -23,6 +23,17 @@ class TrialInfo:
 
 
 _constructing = threading.local()
+_running = threading.local()
+
+
+def set_current(info: TrialInfo | None) -> None:
+    """Record which trial the calling thread works for (the trial's own threads)."""
+    _running.info = info
+
+
+def current() -> TrialInfo | None:
+    """The trial the calling thread works for, if it is a trial thread."""
+    return getattr(_running, "info", None)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import inspect
 import os
@@ -14,8 +13,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-
-import cloudpickle
 
 from .analysis import ExperimentAnalysis
 from .backend.cluster import connect, run_on_client_loop
@@ -33,8 +30,9 @@ from .resources import Resources
 from .result import EXPERIMENT_STATE_FILE
 from .schedulers import FIFOScheduler, TrialScheduler
 from .search import generate_variants
-from .storage import ExperimentStorage, StorageLocation
+from .shipping import dumps_trainable
 from .stoppers import make_stopper
+from .storage import ExperimentStorage, StorageLocation
 from .trainable import Trainable
 from .trial import Trial
 
@@ -132,7 +130,8 @@ def run(
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     if scheduler is not None and not isinstance(scheduler, TrialScheduler):
         raise TypeError(
-            f"scheduler= must be a dasktune.schedulers.TrialScheduler, got {type(scheduler).__name__}"
+            "scheduler= must be a dasktune.schedulers.TrialScheduler, got "
+            f"{type(scheduler).__name__}"
         )
     wants_checkpoints = checkpoint_freq or checkpoint_at_end
     if wants_checkpoints and not trainable_cls.can_checkpoint():
@@ -188,7 +187,11 @@ def run(
         controller.add_trial(trial)
     shapes = {t.resources for t in trials}
 
+    wants_gpu = any(s.gpu or s.extra_gpu for s in shapes)
+
     def infeasible(ledger: ResourceLedger) -> str | None:
+        if not wants_gpu and ledger.total_capacity().get("GPU", 0) > 0:
+            _warn_idle_gpus()
         for shape in shapes:
             message = ledger.explain_infeasible(shape)
             if message:
@@ -206,7 +209,7 @@ def run(
             progress=progress,
             config=DriverConfig(
                 cls_key=f"{run_uid}:{trainable_name}",
-                cls_bytes=cloudpickle.dumps(trainable_cls),
+                cls_bytes=dumps_trainable(trainable_cls),
                 experiment_id=run_uid,
                 storage_options=storage_options,
                 reuse_actors=reuse_actors,
@@ -313,6 +316,20 @@ def _resume_trials(
     return trials, state["experiment_id"]
 
 
+_warned_idle_gpus = False
+
+
+def _warn_idle_gpus() -> None:
+    global _warned_idle_gpus
+    if not _warned_idle_gpus:
+        _warned_idle_gpus = True
+        warnings.warn(
+            "the cluster has GPUs but no trial asks for one, so trials will not use them; "
+            "pass resources_per_trial={'gpu': 1} (or a fraction) to train on them.",
+            stacklevel=1,
+        )
+
+
 def _describe_cluster(client: Any) -> str:
     try:
         return str(client.scheduler.address)
@@ -388,5 +405,7 @@ def _trial_dirname(
             raw = f"{raw}_{tag}"
     clean = re.sub(r"[^\w.=,+\-\[\]]", "_", str(raw))[:_MAX_DIRNAME]
     if not clean:
-        raise ValueError(f"the trial name creator returned an empty name for trial {trial.trial_id}")
+        raise ValueError(
+            f"the trial name creator returned an empty name for trial {trial.trial_id}"
+        )
     return clean

@@ -31,4 +31,8 @@ if __name__ == "__main__":
         num_samples=2,
     )
     print("best config:", analysis.get_best_config(metric="mean_loss", mode="min"))
-    print(analysis.dataframe(metric="mean_loss", mode="min")[["mean_loss", "config/lr", "config/momentum"]])
+    print(
+        analysis.dataframe(metric="mean_loss", mode="min")[
+            ["mean_loss", "config/lr", "config/momentum"]
+        ]
+    )

@@ -50,7 +50,9 @@ def test_guesser_seed_example(client, results_dir):
 
 
 @pytest.mark.parametrize(
-    "trainable", [Counter, counter_function, counter_with_reporter], ids=["class", "track", "reporter"]
+    "trainable",
+    [Counter, counter_function, counter_with_reporter],
+    ids=["class", "track", "reporter"],
 )
 def test_class_and_function_apis_log_the_same(client, results_dir, trainable):
     analysis = tune.run(
@@ -162,9 +164,7 @@ def test_two_trials_share_one_worker_and_overlap(results_dir):
     finally:
         client.close()
         cluster.close()
-    spans = [
-        (r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)
-    ]
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)]
     assert len({r["worker_pid"] for t in analysis.trials for r in read_results(t.logdir)}) == 1
     assert _max_overlap(spans) == 2
     assert elapsed < 4.0 + 3.0  # 2 x 2 s serial would be >= 4 s of training alone
@@ -310,7 +310,10 @@ def test_function_that_raises_and_function_that_returns(client, results_dir):
 def test_register_lambda_and_run_by_name(client, results_dir):
     tune.register_trainable("lam", lambda config: [tune.track.log(v=config["v"]) for _ in range(3)])
     analysis = tune.run(
-        "lam", config={"v": tune.grid_search([1, 2])}, local_dir=results_dir, client=client,
+        "lam",
+        config={"v": tune.grid_search([1, 2])},
+        local_dir=results_dir,
+        client=client,
         verbose=0,
     )
     assert sorted(t.last_result["v"] for t in analysis.trials) == [1, 2]
@@ -356,17 +359,13 @@ def test_max_concurrent_trials(client, results_dir):
 
 def test_missing_stop_key_is_a_clear_error(client, results_dir):
     with pytest.raises(tune.TuneError, match="'accuracy' is not in the trial's result"):
-        tune.run(
-            Counter, stop={"accuracy": 1}, local_dir=results_dir, client=client, verbose=0
-        )
+        tune.run(Counter, stop={"accuracy": 1}, local_dir=results_dir, client=client, verbose=0)
 
 
 def test_default_cluster_is_started_and_closed(results_dir):
     import distributed
 
-    analysis = tune.run(
-        Counter, stop={"training_iteration": 2}, local_dir=results_dir, verbose=0
-    )
+    analysis = tune.run(Counter, stop={"training_iteration": 2}, local_dir=results_dir, verbose=0)
     assert analysis.trials[0].last_result["value"] == 2
     with pytest.raises(ValueError):
         distributed.Client.current(allow_global=False)

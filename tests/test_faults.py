@@ -23,8 +23,12 @@ from services.faultproxy import FaultProxy
 from trainables import FileCounter, SuicidalCounter, TwoFileCounter
 
 import dasktune as tune
-from dasktune.checkpoints import MANIFEST, CheckpointError, committed_checkpoints
-from dasktune.checkpoints import download_checkpoint
+from dasktune.checkpoints import (
+    MANIFEST,
+    CheckpointError,
+    committed_checkpoints,
+    download_checkpoint,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -236,9 +240,11 @@ def test_s3_reset_mid_upload_retries_and_never_restores_partial(moto_server, tmp
     assert rows[-1]["training_iteration"] == 5
     found = committed_checkpoints(trial.logdir, good)
     assert [i for i, _ in found][-1] == 5
-    error = fsspec.core.url_to_fs(trial.logdir, **good)[0].cat_file(
-        f"{trial.logdir}/error.txt"
-    ).decode()
+    error = (
+        fsspec.core.url_to_fs(trial.logdir, **good)[0]
+        .cat_file(f"{trial.logdir}/error.txt")
+        .decode()
+    )
     assert "Failure # 1" in error
 
 

@@ -6,8 +6,9 @@ import json
 import os
 import time
 
-import dasktune as tune
 from fsspec.implementations.local import LocalFileSystem
+
+import dasktune as tune
 
 
 class Guesser(tune.Trainable):
@@ -180,3 +181,38 @@ class TwoFileCounter(FileCounter):
         with open(os.path.join(d, "big.bin"), "wb") as f:
             f.write(os.urandom(1 << 20))
         return path
+
+
+class Introspect(tune.Trainable):
+    """Reports where it runs: placement, GPU ids, and a sub-task run on its reserved slots."""
+
+    def step(self):
+        placement = self.placement
+        sub = None
+        if self.config.get("submit"):
+            sub = placement.submit(os.getpid).result(timeout=30)
+        time.sleep(self.config.get("sleep", 0.0))
+        return {
+            "start": time.time(),
+            "worker": placement.worker,
+            "extras": placement.extras,
+            "gpu_ids": tune.get_gpu_ids(),
+            "placement_gpu_ids": list(tune.get_placement().gpu_ids),
+            "sub_pid": sub,
+            "pid": os.getpid(),
+        }
+
+
+class Reusable(tune.Trainable):
+    """Records each construction; accepts reset_config when config['accept_reset']."""
+
+    def setup(self, config):
+        with open(config["log"], "a") as f:
+            f.write(f"{os.getpid()}-{id(self)}\n")
+
+    def step(self):
+        time.sleep(0.05)
+        return {"x": self.config["x"], "trial": self.trial_id}
+
+    def reset_config(self, new_config):
+        return new_config.get("accept_reset", True)

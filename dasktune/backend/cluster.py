@@ -90,7 +90,9 @@ def connect(
 
 def _client_for(address: str) -> Client:
     if not isinstance(address, str) or not address:
-        raise TypeError(f"address= must be a scheduler address like 'tcp://host:8786', got {address!r}")
+        raise TypeError(
+            f"address= must be a scheduler address like 'tcp://host:8786', got {address!r}"
+        )
     return Client(address, direct_to_workers=True, set_as_default=False, timeout="30s")
 
 

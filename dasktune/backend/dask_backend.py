@@ -148,8 +148,14 @@ class DaskBackend:
             raise TrialCodeError(value)
         return value
 
-    async def close(self) -> None:
-        """Release every host."""
+    async def close(self, stop_timeout: float = 10.0) -> None:
+        """Stop trainables idle hosts still hold (kept for reuse), then release every host."""
+        loaded = [h for hosts in self._idle.values() for h in hosts if h.loaded_class]
+        if loaded:
+            await asyncio.gather(
+                *(asyncio.wait_for(self.call(h, "stop", False), stop_timeout) for h in loaded),
+                return_exceptions=True,
+            )
         for host in list(self._all.values()):
             self.discard(host)
         self._idle.clear()

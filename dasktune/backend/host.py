@@ -10,6 +10,8 @@ drops tracebacks when it ships an exception back.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -18,13 +20,26 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import cloudpickle
-
+from .. import trial_info
 from ..checkpoints import download_checkpoint, upload_checkpoint
+from ..placement import GpuAllocator
+from ..shipping import loads_trainable
 from ..trainable import Trainable
 from ..trial_info import TrialInfo, constructing
 
 Reply = tuple[bool, Any]
+
+# One per worker process: every host on the worker draws device ids from it.
+_gpus = GpuAllocator()
+
+
+def _declared_gpus() -> float:
+    try:
+        from distributed import get_worker
+
+        return float(get_worker().state.total_resources.get("GPU", 0))
+    except ValueError:
+        return 0.0
 
 
 class TrialHost:
@@ -34,11 +49,15 @@ class TrialHost:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-trial")
         self._classes: dict[str, type[Trainable]] = {}
         self._trainable: Trainable | None = None
+        self._trial_id: str | None = None
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Reply:
         loop = asyncio.get_running_loop()
+        # The copied context carries Dask's current-worker variable into the trial's thread,
+        # so distributed.get_worker()/get_client() work in user code there.
+        context = contextvars.copy_context()
         try:
-            return True, await loop.run_in_executor(self._thread, fn, *args)
+            return True, await loop.run_in_executor(self._thread, context.run, fn, *args)
         except Exception:
             return False, traceback.format_exc()
 
@@ -61,17 +80,23 @@ class TrialHost:
         ``restore`` is ``(checkpoint_url, storage_options)`` or checkpoint bytes. Returns
         ``(True, "reset"|"new")``.
         """
+        if self._trial_id is not None:
+            _gpus.release(self._trial_id)
+        gpu_amount = float(info.placement.get("own", {}).get("GPU", 0))
+        info = dataclasses.replace(
+            info, gpu_ids=_gpus.allocate(info.trial_id, gpu_amount, _declared_gpus())
+        )
+        self._trial_id = info.trial_id
 
         def build() -> str:
+            trial_info.set_current(info)
             if cls_bytes is not None:
-                self._classes[cls_key] = cloudpickle.loads(cls_bytes)
+                self._classes[cls_key] = loads_trainable(cls_bytes)
             cls = self._classes[cls_key]
             how = "new"
             current = self._trainable
             if reuse and current is not None and type(current) is cls:
-                current._trial_info = info
-                if current.reset_config(config):
-                    current.config = config
+                if current.reset_for_trial(config, info):
                     how = "reset"
             if how == "new":
                 if current is not None:
@@ -136,6 +161,9 @@ class TrialHost:
             self._trainable = None
             trainable.stop()
 
+        if self._trial_id is not None:
+            _gpus.release(self._trial_id)
+            self._trial_id = None
         return await self._run(stop)
 
     async def ping(self) -> Reply:

@@ -7,11 +7,10 @@ import tempfile
 import uuid
 from typing import Any
 
-import cloudpickle
-
 from ..backend.cluster import connect, run_on_client_loop
 from ..backend.dask_backend import DaskBackend
 from ..result import TRAINING_ITERATION
+from ..shipping import dumps_trainable
 from ..trainable import Trainable
 from ..trial_info import TrialInfo
 
@@ -43,7 +42,10 @@ def validate_save_restore(
         return run_on_client_loop(
             connection.client,
             _validate(
-                DaskBackend(connection.client), trainable_cls, config or {}, use_object_store,
+                DaskBackend(connection.client),
+                trainable_cls,
+                config or {},
+                use_object_store,
                 scratch,
             ),
         )
@@ -63,7 +65,7 @@ async def _validate(
     if not workers:
         raise AssertionError("validate_save_restore needs a cluster with at least one worker")
     cls_key = f"validate-{uuid.uuid4().hex[:8]}"
-    cls_bytes = cloudpickle.dumps(trainable_cls)
+    cls_bytes = dumps_trainable(trainable_cls)
     first = await backend.get_host(workers[0])
     second = await backend.get_host(workers[-1])
     try:
@@ -75,8 +77,7 @@ async def _validate(
             result = await backend.call(first, "train")
         if not result.get(TRAINING_ITERATION):
             raise AssertionError(
-                "Validation will not pass because it requires `training_iteration` to be "
-                "returned."
+                "Validation will not pass because it requires `training_iteration` to be returned."
             )
         if use_object_store:
             blob, _ = await backend.call(first, "save_to_object")

@@ -31,6 +31,7 @@ import asyncio
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -213,12 +214,12 @@ class FaultProxy:
 
     # -- internals ----------------------------------------------------------
 
-    def _call_in_loop(self, func: object) -> None:
+    def _call_in_loop(self, func: Callable[[], None]) -> None:
         if self._loop is None or self._thread is None:
             raise RuntimeError("FaultProxy is not started")
 
         async def call() -> None:
-            func()  # type: ignore[operator]
+            func()
 
         # Wait for it so that the mode is in force when set_mode() returns.
         asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=5)

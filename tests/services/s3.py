@@ -32,9 +32,10 @@ __all__ = [
     "s3_filesystem",
 ]
 
-# botocore settings that make a broken endpoint fail in about a second instead
-# of retrying for ~25 s. `total_max_attempts` counts the first try; botocore's
-# `max_attempts` counts retries only, so {"max_attempts": 1} would mean 2 tries.
+# botocore settings that make a broken endpoint fail in about a second; with
+# the defaults (5 attempts, 15 s read timeout) a silent endpoint takes minutes.
+# `total_max_attempts` counts the first try; botocore's `max_attempts` counts
+# retries only, so {"max_attempts": 1} would mean 2 tries.
 FAIL_FAST_CONFIG: dict[str, Any] = {
     "retries": {"total_max_attempts": 1, "mode": "standard"},
     "connect_timeout": 1,
@@ -66,6 +67,17 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the server's own bind: TIME_WAIT leftovers are fine, a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def s3_filesystem(
@@ -124,6 +136,8 @@ class MotoServer:
     ) -> None:
         self.host = host
         self.port = port
+        self._fixed_port = port is not None
+        self._own_log = log_path is None
         self.start_timeout = start_timeout
         self.log_path = Path(log_path) if log_path is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -156,22 +170,25 @@ class MotoServer:
         if self._proc is not None and self._proc.poll() is None:
             return self
         t0 = time.monotonic()
-        fixed_port = self.port is not None
         # A port picked by free_port() can be taken before moto binds it; pick
         # another one in that case.
         for attempt in range(3):
-            if not fixed_port:
+            if not self._fixed_port:
                 self.port = free_port(self.host)
             try:
                 self._spawn()
                 break
             except RuntimeError:
-                if fixed_port or attempt == 2:
+                if self._fixed_port or attempt == 2:
                     raise
         self.startup_seconds = time.monotonic() - t0
         return self
 
     def _spawn(self) -> None:
+        # Otherwise a server already on the port answers the readiness probe
+        # while ours is still importing moto (and about to fail to bind).
+        if not _port_is_free(self.host, int(self.port or 0)):
+            raise RuntimeError(f"port {self.host}:{self.port} is already in use")
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
             os.close(fd)
@@ -262,7 +279,10 @@ class MotoServer:
         return f"s3://{name}"
 
     def stop(self) -> None:
-        """Terminate the server (SIGTERM, then SIGKILL after 5 s); idempotent."""
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s); idempotent.
+
+        A log file this object created itself is deleted on a clean stop.
+        """
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -272,6 +292,9 @@ class MotoServer:
                 proc.kill()
                 proc.wait(timeout=5)
         self._cleanup()
+        if self._own_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
 
     def _cleanup(self) -> None:
         self._proc = None
