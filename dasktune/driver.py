@@ -109,12 +109,21 @@ class Driver:
         self._state_changed = False
         self._quarantine: dict[str, float] = {}
         self._warned_no_reset = False
+        self._reported_busy: frozenset[str] = frozenset()
         self._remote = not storage.location.is_local
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Run every trial to its end (or until a fatal error), then clean up."""
         self._wake = asyncio.Event()
+        problem = await self.backend.install_protection()
+        if problem:
+            warnings.warn(
+                "could not install dasktune's scheduler plugin that keeps adaptive scaling from "
+                f"closing workers with running trials ({problem}); install dasktune where the "
+                "scheduler runs, or do not use cluster.adapt() with this run.",
+                stacklevel=1,
+            )
         try:
             await self._wait_for_workers()
             flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
@@ -124,6 +133,7 @@ class Driver:
                 if self._fatal is not None:
                     raise self._fatal
                 self._launch()
+                await self._report_busy()
                 if self.controller.is_finished:
                     break
                 try:
@@ -196,6 +206,12 @@ class Driver:
             if task is not None and task is not asyncio.current_task():
                 task.cancel(msg=f"worker-lost:{addr}")
         self.backend.forget_worker(addr)
+
+    async def _report_busy(self) -> None:
+        busy = self.ledger.busy_workers()
+        if busy != self._reported_busy:
+            self._reported_busy = busy
+            await self.backend.report_busy(self.config.experiment_id, busy)
 
     def _launch(self) -> None:
         for trial, placement in self.controller.start_trials(self._place):
@@ -420,6 +436,7 @@ class Driver:
                 pass
         try:
             await self._write_state()
+            await self.backend.report_busy(self.config.experiment_id, frozenset())
         finally:
             # Trainables kept for reuse_actors still get their _stop.
             await self.backend.close(stop_timeout=STOP_TIMEOUT_S)

@@ -94,6 +94,14 @@ class ResourceLedger:
             if p.worker == address or address in p.extras
         ]
 
+    def busy_workers(self) -> frozenset[str]:
+        """Workers where some trial holds slots (its own or extras)."""
+        busy: set[str] = set()
+        for placement in self._placements.values():
+            busy.add(placement.worker)
+            busy.update(placement.extras)
+        return frozenset(busy)
+
     def placement(self, trial_id: str) -> Placement | None:
         """The placement a trial holds, if any."""
         return self._placements.get(trial_id)

@@ -21,6 +21,7 @@ from distributed.protocol import to_serialize
 
 from ..ledger import capacity_from_worker_info
 from .host import TrialHost
+from .protection import HANDLER, BusyWorkerProtection
 
 # A host actor that takes longer than this to come up is treated as a lost worker.
 HOST_START_TIMEOUT_S = 120.0
@@ -67,6 +68,23 @@ class DaskBackend:
         self._direct = client.direct_to_workers is not False
         self._idle: defaultdict[str, list[HostHandle]] = defaultdict(list)
         self._all: dict[str, HostHandle] = {}
+        self._protected = False
+
+    async def install_protection(self) -> str | None:
+        """Register the busy-worker protection on the scheduler; return why not, if it fails
+        (e.g. dasktune is not installed where the scheduler runs)."""
+        try:
+            await self.client.register_plugin(BusyWorkerProtection())
+        except Exception as exc:  # noqa: BLE001 - protection is best effort, the run goes on
+            self._protected = False
+            return f"{type(exc).__name__}: {exc}"
+        self._protected = True
+        return None
+
+    async def report_busy(self, run_id: str, workers: frozenset[str]) -> None:
+        """Tell the scheduler plugin which workers this run keeps busy."""
+        if self._protected:
+            await getattr(self.client.scheduler, HANDLER)(run_id=run_id, workers=sorted(workers))
 
     async def worker_capacities(self) -> dict[str, dict[str, float]]:
         """Each running worker's slots, fresh from the scheduler."""
