@@ -12,8 +12,10 @@ from dasktune.backend import dask_backend
 pytestmark = pytest.mark.slow
 
 
-def run_under_adapt(tmp_path, protect: bool):
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+def run_under_adapt(tmp_path):
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
     client = Client(cluster, direct_to_workers=True, set_as_default=False)
     # Adaptive sees no tasks, so it wants to shrink to one worker within about a second.
     cluster.adapt(minimum=1, maximum=2, interval="200ms", wait_count=2)
@@ -34,7 +36,7 @@ def run_under_adapt(tmp_path, protect: bool):
 
 
 def test_busy_workers_are_not_scaled_down(tmp_path):
-    analysis = run_under_adapt(tmp_path, protect=True)
+    analysis = run_under_adapt(tmp_path)
     assert [t.status for t in analysis.trials] == ["TERMINATED", "TERMINATED"]
     assert all(t.num_failures == 0 for t in analysis.trials)
 
@@ -46,5 +48,5 @@ def test_without_protection_adaptive_kills_a_trial(tmp_path, monkeypatch):
         return None
 
     monkeypatch.setattr(dask_backend.DaskBackend, "install_protection", no_protection)
-    analysis = run_under_adapt(tmp_path, protect=False)
+    analysis = run_under_adapt(tmp_path)
     assert "ERROR" in [t.status for t in analysis.trials]
