@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
+from dask.utils import parse_timedelta
+
 from .backend.dask_backend import DaskBackend, HostHandle, TrialCodeError, WorkerLost
 from .checkpoints import delete_checkpoint
 from .controller import Controller, StopCriterionError
@@ -31,8 +34,13 @@ from .trial_info import TrialInfo
 LOCAL_FLUSH_INTERVAL_S = 1.0
 REMOTE_FLUSH_INTERVAL_S = 5.0
 STATE_INTERVAL_S = 10.0
+# How long the last state write at the end of a run may take before the run gives up on it.
+FINAL_WRITE_TIMEOUT_S = 60.0
 # Soonest the state is rewritten after a trial ended (so resume sees it ended).
 STATE_AFTER_CHANGE_S = 1.0
+# Default limit on one checkpoint save (dask config ``dasktune.checkpoint-timeout``): a save
+# stuck on storage fails the trial instead of hanging it.
+DEFAULT_CHECKPOINT_TIMEOUT = "10 minutes"
 # Seconds between asking the scheduler which workers exist.
 WORKER_POLL_INTERVAL_S = 1.0
 # How long a trainable's stop()/cleanup may take when the run shuts down.
@@ -110,6 +118,8 @@ class Driver:
         self._quarantine: dict[str, float] = {}
         self._warned_no_reset = False
         self._reported_busy: frozenset[str] = frozenset()
+        self._flushing: asyncio.Future[None] | None = None
+        self._state_writing: asyncio.Future[None] | None = None
         self._remote = not storage.location.is_local
 
     # -- the run -----------------------------------------------------------------------------
@@ -146,12 +156,12 @@ class Driver:
                     await self._sync_workers()
                     next_poll = now + WORKER_POLL_INTERVAL_S
                 if now >= next_flush:
-                    await self._io(self._flush_logs)
+                    self._start_flush()
                     next_flush = now + flush_every
                 changed_due = self._state_changed and now - last_state >= STATE_AFTER_CHANGE_S
-                if now >= next_state or changed_due:
+                if (now >= next_state or changed_due) and self._state_write_idle():
                     self._state_changed = False
-                    await self._write_state()
+                    self._state_writing = asyncio.ensure_future(self._write_state())
                     last_state, next_state = now, now + STATE_INTERVAL_S
                 self.progress.maybe_status(self.controller.counts())
         finally:
@@ -226,9 +236,15 @@ class Driver:
 
     # -- one trial -----------------------------------------------------------------------------
     async def _run_trial(self, trial: Trial, placement: Placement) -> None:
+        """Run one trial on its placement until it stops or fails, then settle its fate.
+
+        Its slots and host are released before the controller hears of a failure, because
+        a retried trial may be placed again at once.
+        """
         host: HostHandle | None = None
         healthy = True
         started = False
+        failure: Exception | None = None
         try:
             log = self._logs.get(trial.trial_id)
             if log is None:
@@ -239,8 +255,6 @@ class Driver:
             started = True
             await self._train_until_done(trial, host, log)
             await self._stop_trainable(host)
-            self.controller.on_trial_stopped(trial)
-            self.progress.on_trial_event(trial, f"finished after {trial.num_results} result(s)")
         except asyncio.CancelledError as exc:
             healthy = False
             reason = str(exc.args[0]) if exc.args else ""
@@ -248,16 +262,16 @@ class Driver:
                 # The run is shutting down: the trainable's _stop still runs.
                 if host is not None:
                     await self._try_stop(host)
+                self._release(trial, host, healthy)
                 raise
-            lost = WorkerLost(reason.split(":", 1)[1], "it left the cluster")
-            await self._on_worker_lost(trial, lost, started)
+            failure = WorkerLost(reason.split(":", 1)[1], "it left the cluster")
         except WorkerLost as exc:
             healthy = False
-            await self._on_worker_lost(trial, exc, started)
+            failure = exc
         except TrialCodeError as exc:
             if host is not None:
                 healthy = await self._try_stop(host)
-            await self._on_failure(trial, exc)
+            failure = exc
         except StopCriterionError as exc:
             if host is not None:
                 healthy = await self._try_stop(host)
@@ -265,20 +279,35 @@ class Driver:
         except Exception as exc:  # a bug of ours: fail the run loudly, do not hang
             healthy = False
             self._fatal = exc
-        finally:
-            self.ledger.release(trial.trial_id)
-            self._hosts.pop(trial.trial_id, None)
-            self._tasks.pop(trial.trial_id, None)
-            if host is not None:
-                if healthy:
-                    self.backend.give_back(host)
-                else:
-                    self.backend.discard(host)
+        self._release(trial, host, healthy)
+        try:
+            if self._fatal is not None:
+                return
+            if isinstance(failure, WorkerLost):
+                await self._on_worker_lost(trial, failure, started)
+            elif failure is not None:
+                await self._on_failure(trial, failure)
+            else:
+                self.controller.on_trial_stopped(trial)
+                self.progress.on_trial_event(trial, f"finished after {trial.num_results} result(s)")
             if trial.is_finished:
                 self._state_changed = True
                 await self._close_log(trial)
+        finally:
+            if self._tasks.get(trial.trial_id) is asyncio.current_task():
+                del self._tasks[trial.trial_id]
             if self._wake is not None:
                 self._wake.set()
+
+    def _release(self, trial: Trial, host: HostHandle | None, healthy: bool) -> None:
+        self.ledger.release(trial.trial_id)
+        if host is not None:
+            if self._hosts.get(trial.trial_id) is host:
+                del self._hosts[trial.trial_id]
+            if healthy:
+                self.backend.give_back(host)
+            else:
+                self.backend.discard(host)
 
     async def _start_trainable(self, trial: Trial, host: HostHandle, placement: Placement) -> None:
         cls_key = self.config.cls_key
@@ -322,12 +351,23 @@ class Driver:
                 return
 
     async def _checkpoint(self, trial: Trial, host: HostHandle) -> None:
-        url, iteration = await self.backend.call(
+        timeout = parse_timedelta(
+            dask.config.get("dasktune.checkpoint-timeout", DEFAULT_CHECKPOINT_TIMEOUT)
+        )
+        save = self.backend.call(
             host,
             "save",
             self.storage.trial_location(trial.dirname).url,
             self.config.storage_options,
         )
+        try:
+            url, iteration = await asyncio.wait_for(save, timeout)
+        except asyncio.TimeoutError:
+            raise TrialCodeError(
+                f"saving a checkpoint of {trial} took longer than {timeout:g} s (storage "
+                "unreachable or too slow?); raise dask config 'dasktune.checkpoint-timeout' "
+                "for very large checkpoints."
+            ) from None
         self.controller.on_checkpoint(trial, url, iteration)
         await self._retain(trial, url, iteration)
 
@@ -411,9 +451,23 @@ class Driver:
         if log is not None:
             await self._io(log.close)
 
+    def _start_flush(self) -> None:
+        """Flush result logs; on remote storage in a thread, never two at once, so a storage
+        outage stalls the logs (kept in the local spool) but not the trials."""
+        if not self._remote:
+            self._flush_logs()
+        elif self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(asyncio.to_thread(self._flush_logs))
+
     def _flush_logs(self) -> None:
         for log in list(self._logs.values()):
-            log.flush()
+            try:
+                log.flush()
+            except Exception as exc:  # noqa: BLE001 - the rows stay spooled for the next flush
+                self.progress.on_waiting(f"could not flush result logs to storage: {exc!r}")
+
+    def _state_write_idle(self) -> bool:
+        return self._state_writing is None or self._state_writing.done()
 
     async def _write_state(self) -> None:
         # Built on the loop (a consistent snapshot), written off it.
@@ -431,11 +485,15 @@ class Driver:
         for trial_id in list(self._logs):
             log = self._logs.pop(trial_id)
             try:
-                await self._io(log.close)
-            except Exception:  # noqa: BLE001 - closing the rest matters more
-                pass
+                await asyncio.wait_for(self._io(log.close), FINAL_WRITE_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - closing the other logs matters more
+                warnings.warn(
+                    f"could not write the last results of trial {trial_id} to storage "
+                    f"({exc!r}); rows logged before the last flush are there.",
+                    stacklevel=1,
+                )
         try:
-            await self._write_state()
+            await asyncio.wait_for(self._write_state(), FINAL_WRITE_TIMEOUT_S)
             await self.backend.report_busy(self.config.experiment_id, frozenset())
         finally:
             # Trainables kept for reuse_actors still get their _stop.

@@ -50,6 +50,7 @@ class StorageLocation:
         self.storage_options = dict(storage_options or {})
         url = str(url)
         self.fs, root = fsspec.core.url_to_fs(url, **self.storage_options)
+        _avoid_upload_hangs(self.fs)
         # Only the plain local filesystem gets plain paths and in-place appends; a subclass
         # under its own protocol (a test double, a wrapper) keeps its URLs.
         self.is_local = type(self.fs) is LocalFileSystem
@@ -100,6 +101,26 @@ class StorageLocation:
         if not self.is_local:
             self.fs.invalidate_cache()
         return self.fs.exists(self.path(relpath) if relpath else self.root)
+
+
+def _avoid_upload_hangs(fs: Any) -> None:
+    """Stop s3fs uploads from hanging forever on an endpoint that accepts and never answers.
+
+    botocore sends ``Expect: 100-continue`` on uploads and aiohttp arms its read timeout only
+    after the body is sent, which waits for that "100 Continue": so ``read_timeout`` never
+    applies to a PUT against a black hole. Without the header the body goes out at once and the
+    timeout works. (Measured with moto behind a black-holing proxy; s3fs 2026.9, aiohttp 3.14.)
+    """
+    if type(fs).__name__ != "S3FileSystem" or getattr(fs, "_dasktune_no_expect", False):
+        return
+    try:
+        from botocore.handlers import add_expect_header
+
+        fs.connect()
+        fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
+        fs._dasktune_no_expect = True
+    except Exception:  # noqa: BLE001 - a different s3fs/botocore: uploads keep the header
+        return
 
 
 class _AppendTarget:

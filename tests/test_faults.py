@@ -267,3 +267,41 @@ def test_s3_refused_fails_clearly_and_fast(moto_server, client):
         assert time.time() - started < 60
     text = f"{type(info.value).__name__}: {info.value}"
     assert any(w in text.lower() for w in ("connect", "reset", "refused", "endpoint")), text
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(
+    ("hole_s", "timeout", "must_fail"), [(3.0, "20s", False), (15.0, "6s", True)]
+)
+def test_s3_black_hole_during_save(moto_server, client, hole_s, timeout, must_fail):
+    """A short outage is ridden out by s3fs's retries; a long one fails the save (by the
+    checkpoint timeout) and the trial recovers from its last committed checkpoint."""
+    import dask
+
+    moto_server.reset()
+    bucket = moto_server.make_bucket("blackhole")
+    with FaultProxy("127.0.0.1", int(moto_server.endpoint_url.rsplit(":", 1)[1])) as proxy:
+        options = moto_server.storage_options(proxy.url, fail_fast=True)
+        started = time.time()
+        with dask.config.set({"dasktune.checkpoint-timeout": timeout}):
+            analysis = tune.run(
+                FileCounter,
+                name="blackhole",
+                stop=ProxyAt(proxy, at=2, mode="blackhole", seconds=hole_s),
+                config={"ckpt_bytes": 1 << 20},
+                checkpoint_freq=1,
+                max_failures=-1,
+                local_dir=f"{bucket}/results",
+                storage_options=options,
+                client=client,
+                verbose=0,
+            )
+        elapsed = time.time() - started
+    trial = analysis.trials[0]
+    assert trial.status == "TERMINATED"
+    assert (trial.num_failures >= 1) == must_fail
+    assert hole_s <= elapsed < 120
+    good = moto_server.storage_options()
+    rows = read_rows(trial.logdir, good)
+    assert all(r["value"] == r["training_iteration"] for r in rows)
+    assert [i for i, _ in committed_checkpoints(trial.logdir, good)][-1] == 5

@@ -216,3 +216,47 @@ class Reusable(tune.Trainable):
 
     def reset_config(self, new_config):
         return new_config.get("accept_reset", True)
+
+
+def _worker_address() -> str:
+    """Address of the Dask worker running the caller ("" outside a worker)."""
+    from distributed import get_worker
+
+    try:
+        return get_worker().address
+    except ValueError:
+        return ""
+
+
+class GpuJobReporter(tune.Trainable):
+    """Sleeps config['sleep'] seconds per step; reports its GPU ids, worker and SLURM job."""
+
+    def step(self):
+        start = time.time()
+        time.sleep(self.config.get("sleep", 1.0))
+        return {
+            "start": start,
+            "end": time.time(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "gpu_ids": tune.get_gpu_ids(),
+            "worker": _worker_address(),
+            "placement_worker": tune.get_placement().worker,
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        }
+
+
+class SlowJobCounter(FileCounter):
+    """FileCounter that sleeps config['sleep'] seconds per step and reports its SLURM job and
+    GPU ids (value comes back from the checkpoint, so value == training_iteration after a
+    restore proves the restore)."""
+
+    def step(self):
+        time.sleep(self.config.get("sleep", 0.5))
+        result = super().step()
+        result.update(
+            slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+            cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+            gpu_ids=tune.get_gpu_ids(),
+            worker=_worker_address(),
+        )
+        return result
