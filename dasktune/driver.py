@@ -36,8 +36,10 @@ REMOTE_FLUSH_INTERVAL_S = 5.0
 STATE_INTERVAL_S = 10.0
 # How long the last state write at the end of a run may take before the run gives up on it.
 FINAL_WRITE_TIMEOUT_S = 60.0
-# Soonest the state is rewritten after a trial ended (so resume sees it ended).
+# Soonest the state is rewritten after a trial ended (so resume sees it ended); it grows with
+# the number of trials (the file is rewritten whole) so its cost per result stays bounded.
 STATE_AFTER_CHANGE_S = 1.0
+STATE_AFTER_CHANGE_PER_TRIAL_S = 0.0005
 # Default limit on one checkpoint save (dask config ``dasktune.checkpoint-timeout``): a save
 # stuck on storage fails the trial instead of hanging it.
 DEFAULT_CHECKPOINT_TIMEOUT = "10 minutes"
@@ -139,6 +141,10 @@ class Driver:
             flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
             next_flush = next_poll = next_state = time.monotonic()
             last_state = 0.0
+            after_change_s = max(
+                STATE_AFTER_CHANGE_S,
+                len(self.controller.trials) * STATE_AFTER_CHANGE_PER_TRIAL_S,
+            )
             while True:
                 if self._fatal is not None:
                     raise self._fatal
@@ -158,15 +164,15 @@ class Driver:
                 if now >= next_flush:
                     self._start_flush()
                     next_flush = now + flush_every
-                changed_due = self._state_changed and now - last_state >= STATE_AFTER_CHANGE_S
+                changed_due = self._state_changed and now - last_state >= after_change_s
                 if (now >= next_state or changed_due) and self._state_write_idle():
                     self._state_changed = False
                     self._state_writing = asyncio.ensure_future(self._write_state())
                     last_state, next_state = now, now + STATE_INTERVAL_S
-                self.progress.maybe_status(self.controller.counts())
+                self.progress.maybe_status(self.controller.counts)
         finally:
             await self._shutdown()
-        self.progress.maybe_status(self.controller.counts(), force=True)
+        self.progress.maybe_status(self.controller.counts, force=True)
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         # Remote storage calls block on the network: keep them off the event loop that carries

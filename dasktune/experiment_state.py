@@ -54,7 +54,9 @@ def _callable_name(fn: Any) -> str:
 def trial_record(trial: Trial) -> dict[str, Any]:
     """One trial as plain data, its config pickled so non-JSON values survive."""
     record = trial.summary()
-    record["config_pickle"] = base64.b64encode(cloudpickle.dumps(trial.config)).decode()
+    if trial.config_pickle is None:
+        trial.config_pickle = base64.b64encode(cloudpickle.dumps(trial.config)).decode()
+    record["config_pickle"] = trial.config_pickle
     record["last_result"] = {
         k: v for k, v in trial.last_result.items() if k != "config" and _is_plain(v)
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from .trial import Trial
@@ -49,13 +49,14 @@ class ProgressReporter:
         if self.verbose >= 1:
             self._print(f"== dasktune: {text}")
 
-    def maybe_status(self, counts: Mapping[str, int], force: bool = False) -> None:
-        """Print a status line if enough time passed (or ``force``)."""
+    def maybe_status(self, counts: Callable[[], Mapping[str, int]], force: bool = False) -> None:
+        """Print a status line if enough time passed (or ``force``); ``counts`` is only called
+        then, since counting walks every trial."""
         now = time.monotonic()
         if self.verbose < 1 or (not force and now - self._last_status < STATUS_INTERVAL_S):
             return
         self._last_status = now
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts().items()))
         self._print(f"== Status: {parts}")
 
 

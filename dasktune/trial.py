@@ -47,8 +47,10 @@ class Trial:
     checkpoint_iteration: int = 0
     restore_path: str | None = None
     start_time: float | None = None
-    # Bumped each time the trial (re)starts: results from an older run of it are ignored.
+    # Bumped each time the trial (re)starts.
     run_number: int = 0
+    # The config pickled once for the experiment state file (configs do not change).
+    config_pickle: str | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return f"{self.trainable_name}_{self.trial_id}"
