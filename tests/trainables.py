@@ -260,3 +260,31 @@ class SlowJobCounter(FileCounter):
             worker=_worker_address(),
         )
         return result
+
+
+class BrokenRestore(FileCounter):
+    """Reports its own iteration count (like the seed's Guesser) but does not restore it:
+    validate_save_restore must catch it."""
+
+    def step(self):
+        result = super().step()
+        return {**result, "training_iteration": self.value}
+
+    def load_checkpoint(self, path):
+        self.value = 0
+
+
+class FlakyOnce(FileCounter):
+    """Raises once at iteration config['fail_at'] (marker file), then behaves."""
+
+    def step(self):
+        result = super().step()
+        marker = self.config["marker"]
+        if self.value == self.config["fail_at"] and not os.path.exists(marker):
+            open(marker, "w").close()
+            raise RuntimeError("transient failure")
+        return result
+
+
+class DurableCounter(tune.DurableTrainable, FileCounter):
+    """Ray code subclassing DurableTrainable."""
