@@ -293,9 +293,30 @@ def check_trial(trial: Any, iterations: int, killed: set[str]) -> TrialReport:
 
 
 # -- hang diagnostics ------------------------------------------------------------------------
-def dump_hang(experiment_dir: str, iterations: int) -> None:
-    """Print what every unfinished trial's files say, and every thread's stack."""
+def dump_cluster(cluster: LocalCluster) -> None:
+    """Print each nanny's status and its worker process, and the scheduler's workers."""
+    print("cluster:")
+    for name, nanny in list(cluster.workers.items()):
+        process = getattr(nanny, "process", None)
+        pid = getattr(nanny, "pid", None)
+        alive = None
+        if pid:
+            alive = _parent_pid(pid) == os.getpid()
+        print(
+            f"  nanny {name}: status {getattr(nanny, 'status', '?')}, worker pid {pid} "
+            f"(alive: {alive}), worker process {'set' if process else 'none'}"
+        )
+    try:
+        workers = cluster.scheduler_info.get("workers", {})
+        print(f"  scheduler knows {len(workers)} worker(s): {sorted(workers)}")
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        print(f"  scheduler info unavailable: {exc!r}")
+
+
+def dump_hang(experiment_dir: str, iterations: int, cluster: LocalCluster) -> None:
+    """Print what every unfinished trial's files say, the cluster, and every thread's stack."""
     print(f"\nHANG: the run did not finish; experiment dir {experiment_dir}", flush=True)
+    dump_cluster(cluster)
     state_path = os.path.join(experiment_dir, "experiment_state.json")
     statuses: dict[str, str] = {}
     if os.path.exists(state_path):
@@ -352,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     def watchdog() -> None:
         if finished.wait(args.timeout):
             return
-        dump_hang(experiment_dir, args.iterations)
+        dump_hang(experiment_dir, args.iterations, cluster)
         print(f"\nkills so far: {killer.kills}; killer log tail: {killer.log[-5:]}", flush=True)
         for pid in killer.pids_seen:  # only this cluster's workers
             if _parent_pid(pid) == os.getpid():

@@ -125,12 +125,19 @@ def _avoid_upload_hangs(fs: Any) -> None:
 
 class _AppendTarget:
     """A file that grows by whole lines: appended in place locally, spooled and uploaded
-    elsewhere."""
+    elsewhere.
+
+    Appends come from the driver's event loop while flushes may run in a background thread, so
+    flushes hold a lock (an older upload never lands after a newer one) and count writes
+    rather than keep a dirty flag (a row appended during an upload is uploaded next time).
+    """
 
     def __init__(self, location: StorageLocation, relpath: str) -> None:
         self._location = location
         self._relpath = relpath
-        self._dirty = False
+        self._writes = 0
+        self._flushed = 0
+        self._lock = threading.Lock()
         if location.is_local:
             self._spool_path = None
             self._file = open(location.path(relpath), "a", buffering=1 << 16)  # noqa: SIM115
@@ -149,25 +156,28 @@ class _AppendTarget:
     def write(self, text: str) -> None:
         """Append text (whole lines)."""
         self._file.write(text)
-        self._dirty = True
+        self._writes += 1
 
     def flush(self) -> None:
         """Make what was written visible in storage."""
-        if not self._dirty:
-            return
-        self._file.flush()
-        if self._spool_path is not None:
-            self._location.fs.put_file(self._spool_path, self._location.path(self._relpath))
-        self._dirty = False
+        with self._lock:
+            writes = self._writes
+            if writes == self._flushed or self._file.closed:
+                return
+            self._file.flush()
+            if self._spool_path is not None:
+                self._location.fs.put_file(self._spool_path, self._location.path(self._relpath))
+            self._flushed = writes
 
     def close(self) -> None:
         """Flush and release the file."""
         try:
             self.flush()
         finally:
-            self._file.close()
-            if self._spool_path is not None:
-                os.unlink(self._spool_path)
+            with self._lock:
+                self._file.close()
+                if self._spool_path is not None and os.path.exists(self._spool_path):
+                    os.unlink(self._spool_path)
 
 
 class TrialLog:
