@@ -78,6 +78,18 @@ class TrialCheckpoints:
 
 
 @dataclass
+class _Timers:
+    """When the housekeeping jobs are next due (``time.monotonic()`` seconds)."""
+
+    flush_every: float
+    state_after_change: float
+    next_poll: float = 0.0
+    next_flush: float = 0.0
+    next_state: float = 0.0
+    last_state: float = 0.0
+
+
+@dataclass
 class DriverConfig:
     """Everything about a run the driver needs besides controller, backend and storage."""
 
@@ -138,12 +150,12 @@ class Driver:
             )
         try:
             await self._wait_for_workers()
-            flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
-            next_flush = next_poll = next_state = time.monotonic()
-            last_state = 0.0
-            after_change_s = max(
-                STATE_AFTER_CHANGE_S,
-                len(self.controller.trials) * STATE_AFTER_CHANGE_PER_TRIAL_S,
+            timers = _Timers(
+                flush_every=REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S,
+                state_after_change=max(
+                    STATE_AFTER_CHANGE_S,
+                    len(self.controller.trials) * STATE_AFTER_CHANGE_PER_TRIAL_S,
+                ),
             )
             while True:
                 if self._fatal is not None:
@@ -157,22 +169,28 @@ class Driver:
                 except asyncio.TimeoutError:
                     pass
                 self._wake.clear()
-                now = time.monotonic()
-                if now >= next_poll:
-                    await self._sync_workers()
-                    next_poll = now + WORKER_POLL_INTERVAL_S
-                if now >= next_flush:
-                    self._start_flush()
-                    next_flush = now + flush_every
-                changed_due = self._state_changed and now - last_state >= after_change_s
-                if (now >= next_state or changed_due) and self._state_write_idle():
-                    self._state_changed = False
-                    self._state_writing = asyncio.ensure_future(self._write_state())
-                    last_state, next_state = now, now + STATE_INTERVAL_S
-                self.progress.maybe_status(self.controller.counts)
+                await self._housekeeping(timers)
         finally:
             await self._shutdown()
         self.progress.maybe_status(self.controller.counts, force=True)
+
+    async def _housekeeping(self, timers: _Timers) -> None:
+        """What the run does on a timer rather than per result."""
+        now = time.monotonic()
+        if now >= timers.next_poll:
+            await self._sync_workers()
+            if not self.ledger.workers and self.controller.num_pending:
+                await self._wait_for_workers()  # every worker left: wait (visibly) again
+            timers.next_poll = now + WORKER_POLL_INTERVAL_S
+        if now >= timers.next_flush:
+            self._start_flush()
+            timers.next_flush = now + timers.flush_every
+        changed_due = self._state_changed and now - timers.last_state >= timers.state_after_change
+        if (now >= timers.next_state or changed_due) and self._state_write_idle():
+            self._state_changed = False
+            self._state_writing = asyncio.ensure_future(self._write_state_logged())
+            timers.last_state, timers.next_state = now, now + STATE_INTERVAL_S
+        self.progress.maybe_status(self.controller.counts)
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         # Remote storage calls block on the network: keep them off the event loop that carries
@@ -197,7 +215,7 @@ class Driver:
                 )
             if not announced:
                 self.progress.on_waiting(
-                    "the cluster has no workers yet; waiting for some to join "
+                    "the cluster has no workers; waiting for some to join "
                     f"(timeout: {'none' if timeout is None else f'{timeout:g} s'})"
                 )
                 announced = True
@@ -474,6 +492,12 @@ class Driver:
 
     def _state_write_idle(self) -> bool:
         return self._state_writing is None or self._state_writing.done()
+
+    async def _write_state_logged(self) -> None:
+        try:
+            await self._write_state()
+        except Exception as exc:  # noqa: BLE001 - the next timed write tries again
+            self.progress.on_waiting(f"could not write the experiment state: {exc!r}")
 
     async def _write_state(self) -> None:
         # Built on the loop (a consistent snapshot), written off it.
