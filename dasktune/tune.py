@@ -106,40 +106,23 @@ def run(
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
     """
     _check_ray_only_args(ray_only_args)
-    if search_alg is not None:
-        raise ValueError(
-            "search_alg= is not supported yet: dasktune generates trials from config= (grid "
-            "search and random sampling). Remove search_alg= or use tune.grid_search/sample_from."
-        )
-    if resume not in (False, True, "ERRORED_ONLY"):
-        raise ValueError(
-            f"resume must be False, True or 'ERRORED_ONLY', got {resume!r}; True continues every "
-            "unfinished trial from its newest checkpoint, 'ERRORED_ONLY' also reruns failed ones."
-        )
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
-    _check_int("num_samples", num_samples, minimum=1)
-    _check_int("checkpoint_freq", checkpoint_freq, minimum=0)
-    _check_int("max_failures", max_failures, minimum=-1)
-    _check_int("verbose", verbose, minimum=0)
-    if keep_checkpoints_num is not None:
-        _check_int("keep_checkpoints_num", keep_checkpoints_num, minimum=1)
-    if max_concurrent_trials is not None:
-        _check_int("max_concurrent_trials", max_concurrent_trials, minimum=1)
-    if mode is not None and mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-    if scheduler is not None and not isinstance(scheduler, TrialScheduler):
-        raise TypeError(
-            "scheduler= must be a dasktune.schedulers.TrialScheduler, got "
-            f"{type(scheduler).__name__}"
-        )
-    wants_checkpoints = checkpoint_freq or checkpoint_at_end
-    if wants_checkpoints and not trainable_cls.can_checkpoint():
-        raise ValueError(
-            f"checkpoint_freq/checkpoint_at_end need a trainable that can checkpoint, but "
-            f"{trainable_name} has no _save/_restore (save_checkpoint/load_checkpoint). Implement "
-            "them, or drop the checkpoint arguments."
-        )
+    _check_arguments(
+        trainable_cls,
+        trainable_name,
+        num_samples=num_samples,
+        checkpoint_freq=checkpoint_freq,
+        checkpoint_at_end=checkpoint_at_end,
+        keep_checkpoints_num=keep_checkpoints_num,
+        max_failures=max_failures,
+        verbose=verbose,
+        max_concurrent_trials=max_concurrent_trials,
+        mode=mode,
+        scheduler=scheduler,
+        search_alg=search_alg,
+        resume=resume,
+    )
     if config is None:
         config = {}
     default_resources = (
@@ -159,20 +142,16 @@ def run(
         variants = generate_variants(config, num_samples=num_samples, seed=seed)
         run_uid = uuid.uuid4().hex[:5]
         experiment_name, location = _new_experiment(root, name, trainable_name, run_uid)
-        trials = []
-        for index, variant in enumerate(variants):
-            trial = Trial(
-                trial_id=f"{run_uid}_{index:05d}",
-                index=index,
-                trainable_name=trainable_name,
-                config=variant.config,
-                experiment_tag=f"{index}_{variant.tag}" if variant.tag else str(index),
-                dirname="",
-                resources=_trial_resources(trainable_cls, variant.config, default_resources),
-                restore_path=restore,
-            )
-            trial.dirname = _trial_dirname(trial, trial_name_creator, trial_dirname_creator)
-            trials.append(trial)
+        trials = _new_trials(
+            trainable_cls,
+            trainable_name,
+            variants,
+            run_uid,
+            default_resources,
+            restore,
+            trial_name_creator,
+            trial_dirname_creator,
+        )
     for trial in trials:
         trial.logdir = location.join(trial.dirname)
 
@@ -185,19 +164,6 @@ def run(
     )
     for trial in trials:
         controller.add_trial(trial)
-    shapes = {t.resources for t in trials}
-
-    wants_gpu = any(s.gpu or s.extra_gpu for s in shapes)
-
-    def infeasible(ledger: ResourceLedger) -> str | None:
-        if not wants_gpu and ledger.total_capacity().get("GPU", 0) > 0:
-            _warn_idle_gpus()
-        for shape in shapes:
-            message = ledger.explain_infeasible(shape)
-            if message:
-                return message
-        return None
-
     progress = ProgressReporter(verbose)
     connection = connect(client=client, address=address)
     try:
@@ -221,7 +187,7 @@ def run(
                     "search_space": fingerprint,
                 },
             ),
-            infeasible_check=infeasible,
+            infeasible_check=_cluster_check({t.resources for t in trials}),
         )
         progress.on_start(storage.url, len(trials), _describe_cluster(connection.client))
         run_on_client_loop(connection.client, driver.run())
@@ -239,6 +205,85 @@ def run(
     )
     analysis.trials = trials
     return analysis
+
+
+def _check_arguments(
+    trainable_cls: type[Trainable],
+    trainable_name: str,
+    *,
+    num_samples: Any,
+    checkpoint_freq: Any,
+    checkpoint_at_end: bool,
+    keep_checkpoints_num: Any,
+    max_failures: Any,
+    verbose: Any,
+    max_concurrent_trials: Any,
+    mode: Any,
+    scheduler: Any,
+    search_alg: Any,
+    resume: Any,
+) -> None:
+    """Every check on run()'s arguments that needs no cluster, so bad input fails at once."""
+    if search_alg is not None:
+        raise ValueError(
+            "search_alg= is not supported yet: dasktune generates trials from config= (grid "
+            "search and random sampling). Remove search_alg= or use tune.grid_search/sample_from."
+        )
+    if resume not in (False, True, "ERRORED_ONLY"):
+        raise ValueError(
+            f"resume must be False, True or 'ERRORED_ONLY', got {resume!r}; True continues every "
+            "unfinished trial from its newest checkpoint, 'ERRORED_ONLY' also reruns failed ones."
+        )
+    _check_int("num_samples", num_samples, minimum=1)
+    _check_int("checkpoint_freq", checkpoint_freq, minimum=0)
+    _check_int("max_failures", max_failures, minimum=-1)
+    _check_int("verbose", verbose, minimum=0)
+    if keep_checkpoints_num is not None:
+        _check_int("keep_checkpoints_num", keep_checkpoints_num, minimum=1)
+    if max_concurrent_trials is not None:
+        _check_int("max_concurrent_trials", max_concurrent_trials, minimum=1)
+    if mode is not None and mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if scheduler is not None and not isinstance(scheduler, TrialScheduler):
+        raise TypeError(
+            "scheduler= must be a dasktune.schedulers.TrialScheduler, got "
+            f"{type(scheduler).__name__}"
+        )
+    wants_checkpoints = checkpoint_freq or checkpoint_at_end
+    if wants_checkpoints and not trainable_cls.can_checkpoint():
+        raise ValueError(
+            f"checkpoint_freq/checkpoint_at_end need a trainable that can checkpoint, but "
+            f"{trainable_name} has no _save/_restore (save_checkpoint/load_checkpoint). Implement "
+            "them, or drop the checkpoint arguments."
+        )
+
+
+def _new_trials(
+    trainable_cls: type[Trainable],
+    trainable_name: str,
+    variants: list[Any],
+    run_uid: str,
+    default_resources: Resources | None,
+    restore: str | None,
+    name_creator: Callable[[Trial], str] | None,
+    dirname_creator: Callable[[Trial], str] | None,
+) -> list[Trial]:
+    """One Trial per sampled configuration."""
+    trials = []
+    for index, variant in enumerate(variants):
+        trial = Trial(
+            trial_id=f"{run_uid}_{index:05d}",
+            index=index,
+            trainable_name=trainable_name,
+            config=variant.config,
+            experiment_tag=f"{index}_{variant.tag}" if variant.tag else str(index),
+            dirname="",
+            resources=_trial_resources(trainable_cls, variant.config, default_resources),
+            restore_path=restore,
+        )
+        trial.dirname = _trial_dirname(trial, name_creator, dirname_creator)
+        trials.append(trial)
+    return trials
 
 
 def _new_experiment(
@@ -314,6 +359,23 @@ def _resume_trials(
         found = committed_checkpoints(location.join(trial.dirname), location.storage_options)
         plan_resume(trial, found[-1] if found else None, mode)
     return trials, state["experiment_id"]
+
+
+def _cluster_check(shapes: set[Resources]) -> Callable[[ResourceLedger], str | None]:
+    """A check run whenever workers join: why the trials can never run here (or None), and a
+    one-time warning when the cluster has GPUs no trial asks for."""
+    wants_gpu = any(s.gpu or s.extra_gpu for s in shapes)
+
+    def check(ledger: ResourceLedger) -> str | None:
+        if not wants_gpu and ledger.total_capacity().get("GPU", 0) > 0:
+            _warn_idle_gpus()
+        for shape in shapes:
+            message = ledger.explain_infeasible(shape)
+            if message:
+                return message
+        return None
+
+    return check
 
 
 _warned_idle_gpus = False
