@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from distributed import Client, LocalCluster
+from helpers import slurm_partition_or_none
 
 pytest_plugins = ["services.fixtures"]
 
@@ -29,6 +32,48 @@ def client():
     yield client
     client.close()
     cluster.close()
+
+
+class ClusterFactory:
+    """``factory(**kwargs)`` is ``make_cluster(**kwargs)``'s client; the clusters it made are
+    closed (client first) by :meth:`close`. ``last_cluster`` is the newest one."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[LocalCluster, Client]] = []
+
+    def __call__(self, **kwargs) -> Client:
+        cluster, client = make_cluster(**kwargs)
+        self.made.append((cluster, client))
+        return client
+
+    @property
+    def last_cluster(self) -> LocalCluster:
+        """The cluster of the newest client."""
+        return self.made[-1][0]
+
+    def close(self) -> None:
+        """Close every client and cluster made, newest first, each client before its cluster."""
+        while self.made:
+            cluster, client = self.made.pop()
+            client.close()
+            cluster.close()
+
+
+@pytest.fixture
+def cluster_factory() -> Iterator[ClusterFactory]:
+    """Makes clusters of a test's own (``make_cluster`` options); closes them at teardown."""
+    factory = ClusterFactory()
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def slurm_partition() -> str:
+    """Name of the default partition; skips unless ``ci/slurm.sh start`` (or a real SLURM) runs."""
+    partition = slurm_partition_or_none()
+    if partition is None:
+        pytest.skip("no SLURM controller answers `scontrol ping`; run `bash ci/slurm.sh start`")
+    return partition
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import make_cluster
+from helpers import max_overlap, read_rows
 from trainables import (
     Counter,
     Guesser,
@@ -20,12 +20,7 @@ from trainables import (
 )
 
 import dasktune as tune
-from dasktune.result import ERROR_FILE, PARAMS_FILE, PROGRESS_FILE, RESULT_FILE
-
-
-def read_results(logdir):
-    with open(os.path.join(logdir, RESULT_FILE)) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from dasktune.result import ERROR_FILE, PARAMS_FILE, PROGRESS_FILE
 
 
 def test_guesser_seed_example(client, results_dir):
@@ -44,7 +39,7 @@ def test_guesser_seed_example(client, results_dir):
     best = analysis.get_best_config(metric="accuracy", mode="min")
     assert 1 <= best["guess"] < 10000
     for trial in analysis.trials:
-        rows = read_results(trial.logdir)
+        rows = read_rows(trial.logdir)
         assert [r["training_iteration"] for r in rows] == list(range(1, 11))
         assert rows[-1]["accuracy"] == abs(trial.config["guess"] + 10 - 1024)
 
@@ -66,7 +61,7 @@ def test_class_and_function_apis_log_the_same(client, results_dir, trainable):
     )
     seen = {}
     for trial in analysis.trials:
-        rows = read_results(trial.logdir)
+        rows = read_rows(trial.logdir)
         seen[trial.config["start"]] = [(r["training_iteration"], r["value"]) for r in rows]
     assert seen == {
         0: [(i, 3 * i) for i in range(1, 6)],
@@ -117,7 +112,7 @@ def test_auto_filled_fields(client, results_dir):
         Counter, stop={"training_iteration": 2}, local_dir=results_dir, client=client, verbose=0
     )
     trial = analysis.trials[0]
-    rows = read_results(trial.logdir)
+    rows = read_rows(trial.logdir)
     last = rows[-1]
     for key in (
         "training_iteration",
@@ -148,78 +143,57 @@ def test_auto_filled_fields(client, results_dir):
     assert "config/start" not in progress[0]
 
 
-def test_two_trials_share_one_worker_and_overlap(results_dir):
-    cluster, client = make_cluster(n_workers=1, threads_per_worker=2)
-    try:
-        started = time.time()
-        analysis = tune.run(
-            Sleeper,
-            stop={"training_iteration": 2},
-            config={"sleep": 1.0, "i": tune.grid_search([0, 1])},
-            local_dir=results_dir,
-            client=client,
-            verbose=0,
-        )
-        elapsed = time.time() - started
-    finally:
-        client.close()
-        cluster.close()
-    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)]
-    assert len({r["worker_pid"] for t in analysis.trials for r in read_results(t.logdir)}) == 1
-    assert _max_overlap(spans) == 2
+def test_two_trials_share_one_worker_and_overlap(cluster_factory, results_dir):
+    client = cluster_factory(n_workers=1, threads_per_worker=2)
+    started = time.time()
+    analysis = tune.run(
+        Sleeper,
+        stop={"training_iteration": 2},
+        config={"sleep": 1.0, "i": tune.grid_search([0, 1])},
+        local_dir=results_dir,
+        client=client,
+        verbose=0,
+    )
+    elapsed = time.time() - started
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_rows(t.logdir)]
+    assert len({r["worker_pid"] for t in analysis.trials for r in read_rows(t.logdir)}) == 1
+    assert max_overlap(spans) == 2
     assert elapsed < 4.0 + 3.0  # 2 x 2 s serial would be >= 4 s of training alone
 
 
-def _max_overlap(spans):
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    best = current = 0
-    for _, delta in events:
-        current += delta
-        best = max(best, current)
-    return best
-
-
 @pytest.mark.slow
-def test_gpu_slots_are_never_oversubscribed(results_dir):
-    cluster, client = make_cluster(n_workers=2, threads_per_worker=4, resources={"GPU": 1})
-    try:
-        analysis = tune.run(
-            Sleeper,
-            stop={"training_iteration": 1},
-            config={"sleep": 0.5},
-            num_samples=6,
-            resources_per_trial={"cpu": 1, "gpu": 1},
-            local_dir=results_dir,
-            client=client,
-            verbose=0,
-        )
-    finally:
-        client.close()
-        cluster.close()
-    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)]
+def test_gpu_slots_are_never_oversubscribed(cluster_factory, results_dir):
+    client = cluster_factory(n_workers=2, threads_per_worker=4, resources={"GPU": 1})
+    analysis = tune.run(
+        Sleeper,
+        stop={"training_iteration": 1},
+        config={"sleep": 0.5},
+        num_samples=6,
+        resources_per_trial={"cpu": 1, "gpu": 1},
+        local_dir=results_dir,
+        client=client,
+        verbose=0,
+    )
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_rows(t.logdir)]
     assert len(spans) == 6
-    assert _max_overlap(spans) == 2
+    assert max_overlap(spans) == 2
 
 
-def test_extra_cpu_reserves_slots(results_dir):
-    cluster, client = make_cluster(n_workers=2, threads_per_worker=2)
-    try:
-        analysis = tune.run(
-            Sleeper,
-            stop={"training_iteration": 1},
-            config={"sleep": 0.5},
-            num_samples=4,
-            resources_per_trial={"cpu": 1, "extra_cpu": 1},
-            local_dir=results_dir,
-            client=client,
-            verbose=0,
-        )
-    finally:
-        client.close()
-        cluster.close()
-    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)]
+def test_extra_cpu_reserves_slots(cluster_factory, results_dir):
+    client = cluster_factory(n_workers=2, threads_per_worker=2)
+    analysis = tune.run(
+        Sleeper,
+        stop={"training_iteration": 1},
+        config={"sleep": 0.5},
+        num_samples=4,
+        resources_per_trial={"cpu": 1, "extra_cpu": 1},
+        local_dir=results_dir,
+        client=client,
+        verbose=0,
+    )
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_rows(t.logdir)]
     # 4 CPU slots in all, 2 per trial: never more than 2 trials at once
-    assert _max_overlap(spans) == 2
+    assert max_overlap(spans) == 2
 
 
 def test_impossible_request_errors_fast(client, results_dir):
@@ -264,8 +238,8 @@ def test_raising_trial_is_isolated_and_recorded(client, results_dir, tmp_path):
     failed = by_fail[2]
     error = open(os.path.join(failed, ERROR_FILE)).read()
     assert "ValueError: boom at 2" in error and "Traceback" in error
-    assert len(read_results(failed)) == 1
-    assert len(read_results(by_fail[99])) == 4
+    assert len(read_rows(failed)) == 1
+    assert len(read_rows(by_fail[99])) == 4
     assert not os.path.exists(os.path.join(by_fail[99], ERROR_FILE))
     # cleanup ran for both trials, the failed one included
     assert len(marker.read_text().splitlines()) == 2
@@ -304,7 +278,7 @@ def test_function_that_raises_and_function_that_returns(client, results_dir):
     analysis = tune.run(two_then_return, local_dir=results_dir, client=client, verbose=0)
     trial = analysis.trials[0]
     assert trial.status == "TERMINATED" and trial.last_result["done"] is True
-    assert [r["x"] for r in read_results(trial.logdir)] == [1, 2]
+    assert [r["x"] for r in read_rows(trial.logdir)] == [1, 2]
 
 
 def test_register_lambda_and_run_by_name(client, results_dir):
@@ -353,8 +327,8 @@ def test_max_concurrent_trials(client, results_dir):
         client=client,
         verbose=0,
     )
-    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_results(t.logdir)]
-    assert _max_overlap(spans) == 1
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_rows(t.logdir)]
+    assert max_overlap(spans) == 1
 
 
 def test_missing_stop_key_is_a_clear_error(client, results_dir):
@@ -371,20 +345,16 @@ def test_default_cluster_is_started_and_closed(results_dir):
         distributed.Client.current(allow_global=False)
 
 
-def test_address_argument(results_dir):
-    cluster, client = make_cluster(n_workers=1)
-    try:
-        analysis = tune.run(
-            Counter,
-            stop={"training_iteration": 2},
-            local_dir=results_dir,
-            address=cluster.scheduler_address,
-            verbose=0,
-        )
-        assert analysis.trials[0].last_result["value"] == 2
-    finally:
-        client.close()
-        cluster.close()
+def test_address_argument(cluster_factory, results_dir):
+    cluster_factory(n_workers=1)
+    analysis = tune.run(
+        Counter,
+        stop={"training_iteration": 2},
+        local_dir=results_dir,
+        address=cluster_factory.last_cluster.scheduler_address,
+        verbose=0,
+    )
+    assert analysis.trials[0].last_result["value"] == 2
 
 
 def _only_experiment(results_dir):

@@ -17,8 +17,8 @@ import time
 
 import fsspec
 import pytest
-from conftest import make_cluster
 from distributed import WorkerPlugin
+from helpers import read_rows
 from services.faultproxy import FaultProxy
 from trainables import FileCounter, SuicidalCounter, TwoFileCounter
 
@@ -33,19 +33,10 @@ from dasktune.checkpoints import (
 pytestmark = pytest.mark.slow
 
 
-def read_rows(logdir, options=None):
-    fs, path = fsspec.core.url_to_fs(f"{logdir}/result.json", **(options or {}))
-    fs.invalidate_cache()
-    return [json.loads(line) for line in fs.cat_file(path).decode().splitlines() if line]
-
-
 @pytest.fixture
-def fresh_cluster():
+def fresh_cluster(cluster_factory):
     """A 2-worker cluster of its own: tests here kill workers."""
-    cluster, client = make_cluster(n_workers=2, threads_per_worker=1)
-    yield client
-    client.close()
-    cluster.close()
+    return cluster_factory(n_workers=2, threads_per_worker=1)
 
 
 def test_lost_worker_trial_finishes_elsewhere(fresh_cluster, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,25 +9,10 @@ import time
 import warnings
 
 import pytest
-from conftest import make_cluster
-from distributed import Client, LocalCluster
+from helpers import max_overlap, read_rows
 from trainables import Introspect, Reusable, Sleeper
 
 import dasktune as tune
-
-
-def rows(trial):
-    with open(os.path.join(trial.logdir, "result.json")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def max_overlap(spans):
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    best = current = 0
-    for _, delta in events:
-        current += delta
-        best = max(best, current)
-    return best
 
 
 def start_worker(address, *args):
@@ -48,42 +32,34 @@ def stop_process(proc):
         proc.kill()
 
 
-def test_fractional_gpus_pack_four_per_gpu(tmp_path):
-    cluster, client = make_cluster(n_workers=1, threads_per_worker=8, resources={"GPU": 1})
-    try:
-        analysis = tune.run(
-            Sleeper,
-            stop={"training_iteration": 1},
-            config={"sleep": 1.0},
-            num_samples=6,
-            resources_per_trial={"cpu": 1, "gpu": 0.25},
-            local_dir=str(tmp_path),
-            client=client,
-            verbose=0,
-        )
-    finally:
-        client.close()
-        cluster.close()
-    spans = [(r["start"], r["end"]) for t in analysis.trials for r in rows(t)]
+def test_fractional_gpus_pack_four_per_gpu(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=1, threads_per_worker=8, resources={"GPU": 1})
+    analysis = tune.run(
+        Sleeper,
+        stop={"training_iteration": 1},
+        config={"sleep": 1.0},
+        num_samples=6,
+        resources_per_trial={"cpu": 1, "gpu": 0.25},
+        local_dir=str(tmp_path),
+        client=client,
+        verbose=0,
+    )
+    spans = [(r["start"], r["end"]) for t in analysis.trials for r in read_rows(t.logdir)]
     assert max_overlap(spans) == 4
 
 
-def test_gpu_ids_are_distinct_per_trial_on_a_multi_gpu_worker(tmp_path):
-    cluster, client = make_cluster(n_workers=1, threads_per_worker=4, resources={"GPU": 2})
-    try:
-        analysis = tune.run(
-            Introspect,
-            stop={"training_iteration": 1},
-            config={"sleep": 1.0},
-            num_samples=2,
-            resources_per_trial={"cpu": 1, "gpu": 1},
-            local_dir=str(tmp_path),
-            client=client,
-            verbose=0,
-        )
-    finally:
-        client.close()
-        cluster.close()
+def test_gpu_ids_are_distinct_per_trial_on_a_multi_gpu_worker(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=1, threads_per_worker=4, resources={"GPU": 2})
+    analysis = tune.run(
+        Introspect,
+        stop={"training_iteration": 1},
+        config={"sleep": 1.0},
+        num_samples=2,
+        resources_per_trial={"cpu": 1, "gpu": 1},
+        local_dir=str(tmp_path),
+        client=client,
+        verbose=0,
+    )
     ids = sorted(tuple(t.last_result["gpu_ids"]) for t in analysis.trials)
     assert ids == [("0",), ("1",)]
     assert all(
@@ -91,23 +67,19 @@ def test_gpu_ids_are_distinct_per_trial_on_a_multi_gpu_worker(tmp_path):
     )
 
 
-def test_extras_are_reserved_and_visible_to_the_trainable(tmp_path):
-    cluster, client = make_cluster(n_workers=2, threads_per_worker=2)
-    try:
-        analysis = tune.run(
-            Introspect,
-            stop={"training_iteration": 1},
-            config={"submit": True, "sleep": 0.5},
-            num_samples=2,
-            resources_per_trial={"cpu": 1, "extra_cpu": 1},
-            local_dir=str(tmp_path),
-            client=client,
-            verbose=0,
-        )
-        worker_pids = client.run(os.getpid)
-    finally:
-        client.close()
-        cluster.close()
+def test_extras_are_reserved_and_visible_to_the_trainable(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=2, threads_per_worker=2)
+    analysis = tune.run(
+        Introspect,
+        stop={"training_iteration": 1},
+        config={"submit": True, "sleep": 0.5},
+        num_samples=2,
+        resources_per_trial={"cpu": 1, "extra_cpu": 1},
+        local_dir=str(tmp_path),
+        client=client,
+        verbose=0,
+    )
+    worker_pids = client.run(os.getpid)
     for trial in analysis.trials:
         result = trial.last_result
         assert sum(a["CPU"] for a in result["extras"].values()) == 1
@@ -131,7 +103,7 @@ def test_reuse_actors_builds_one_trainable_per_slot(tmp_path, client):
     )
     assert len(log.read_text().split()) <= 2
     for trial in analysis.trials:
-        results = rows(trial)
+        results = read_rows(trial.logdir)
         assert [r["x"] for r in results] == [trial.config["x"]] * 3
         assert [r["training_iteration"] for r in results] == [1, 2, 3]
         assert all(r["trial"] == trial.trial_id for r in results)
@@ -157,31 +129,25 @@ def test_reuse_declined_warns_once_and_builds_fresh(tmp_path, client):
     assert sorted(t.last_result["x"] for t in analysis.trials) == [0, 1, 2, 3]
 
 
-def test_gpu_cluster_without_gpu_trials_warns(tmp_path):
+def test_gpu_cluster_without_gpu_trials_warns(cluster_factory, tmp_path):
     import dasktune.tune as tune_module
 
     tune_module._warned_idle_gpus = False
-    cluster, client = make_cluster(n_workers=1, resources={"GPU": 1})
-    try:
-        with pytest.warns(UserWarning, match="GPUs but no trial asks for one"):
-            tune.run(
-                Sleeper,
-                stop={"training_iteration": 1},
-                config={"sleep": 0.0},
-                local_dir=str(tmp_path),
-                client=client,
-                verbose=0,
-            )
-    finally:
-        client.close()
-        cluster.close()
+    client = cluster_factory(n_workers=1, resources={"GPU": 1})
+    with pytest.warns(UserWarning, match="GPUs but no trial asks for one"):
+        tune.run(
+            Sleeper,
+            stop={"training_iteration": 1},
+            config={"sleep": 0.0},
+            local_dir=str(tmp_path),
+            client=client,
+            verbose=0,
+        )
 
 
-def test_workers_joining_mid_run_get_pending_trials(tmp_path):
-    cluster = LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    client = Client(cluster, direct_to_workers=True, set_as_default=False)
+def test_workers_joining_mid_run_get_pending_trials(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=1)
+    address = cluster_factory.last_cluster.scheduler_address
     joined = None
     try:
         started = time.time()
@@ -190,7 +156,7 @@ def test_workers_joining_mid_run_get_pending_trials(tmp_path):
             def __call__(self, trial_id, result):
                 nonlocal joined
                 if joined is None:
-                    joined = start_worker(cluster.scheduler_address, "--nthreads", "1")
+                    joined = start_worker(address, "--nthreads", "1")
                 return result["training_iteration"] >= 1
 
         analysis = tune.run(
@@ -208,34 +174,26 @@ def test_workers_joining_mid_run_get_pending_trials(tmp_path):
     finally:
         if joined is not None:
             stop_process(joined)
-        client.close()
-        cluster.close()
 
 
-def test_zero_workers_waits_visibly_then_times_out(tmp_path, capsys):
-    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=":0")
-    client = Client(cluster, direct_to_workers=True, set_as_default=False)
-    try:
-        started = time.time()
-        with pytest.raises(tune.TuneError, match="no workers for 2 s"):
-            tune.run(
-                Sleeper,
-                local_dir=str(tmp_path),
-                client=client,
-                worker_wait_timeout_s=2,
-                verbose=1,
-            )
-        assert time.time() - started < 15
-        assert "waiting for some to join" in capsys.readouterr().out
-    finally:
-        client.close()
-        cluster.close()
+def test_zero_workers_waits_visibly_then_times_out(cluster_factory, tmp_path, capsys):
+    client = cluster_factory(n_workers=0)
+    started = time.time()
+    with pytest.raises(tune.TuneError, match="no workers for 2 s"):
+        tune.run(
+            Sleeper,
+            local_dir=str(tmp_path),
+            client=client,
+            worker_wait_timeout_s=2,
+            verbose=1,
+        )
+    assert time.time() - started < 15
+    assert "waiting for some to join" in capsys.readouterr().out
 
 
-def test_zero_workers_then_one_joins(tmp_path):
-    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=":0")
-    client = Client(cluster, direct_to_workers=True, set_as_default=False)
-    worker = start_worker(cluster.scheduler_address, "--nthreads", "1")
+def test_zero_workers_then_one_joins(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=0)
+    worker = start_worker(cluster_factory.last_cluster.scheduler_address, "--nthreads", "1")
     try:
         analysis = tune.run(
             Sleeper,
@@ -249,5 +207,3 @@ def test_zero_workers_then_one_joins(tmp_path):
         assert analysis.trials[0].status == "TERMINATED"
     finally:
         stop_process(worker)
-        client.close()
-        cluster.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -361,38 +360,6 @@ def test_faultproxy_modes_raw_tcp() -> None:
 
 
 # ------------------------------------------------------------------------ SLURM
-
-
-def _slurm_partition() -> str | None:
-    """The default partition if a SLURM controller answers, else None."""
-    if shutil.which("sinfo") is None or shutil.which("scontrol") is None:
-        return None
-    try:
-        # `scontrol ping` answers at once; sinfo spends ~9 s retrying a dead controller.
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, timeout=10)
-        if ping.returncode != 0:
-            return None
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    for line in proc.stdout.splitlines():
-        name, _, _state = line.partition(" ")
-        if name.endswith("*"):
-            return name.rstrip("*")
-    return None
-
-
-@pytest.fixture(scope="module")
-def slurm_partition() -> str:
-    """Name of the default partition; skips unless ``ci/slurm.sh start`` (or a real SLURM) runs."""
-    partition = _slurm_partition()
-    if partition is None:
-        pytest.skip("no SLURM controller reachable via `sinfo`; run `bash ci/slurm.sh start`")
-    return partition
 
 
 @pytest.mark.slurm

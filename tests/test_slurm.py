@@ -11,17 +11,15 @@ Needs ``bash ci/slurm.sh start`` (skips otherwise).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import dask
 import pytest
+from helpers import max_overlap, read_rows
 from trainables import GpuJobReporter, SlowJobCounter
 
 import dasktune as tune
@@ -33,38 +31,6 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # Seconds to wait for SLURM jobs to start and their workers to connect.
 WORKER_WAIT_S = 90
-
-
-def _slurm_partition() -> str | None:
-    """The default partition if a SLURM controller answers, else None."""
-    if shutil.which("sinfo") is None or shutil.which("scontrol") is None:
-        return None
-    try:
-        # `scontrol ping` answers at once; sinfo spends ~9 s retrying a dead controller.
-        ping = subprocess.run(["scontrol", "ping"], capture_output=True, timeout=10)
-        if ping.returncode != 0:
-            return None
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    for line in proc.stdout.splitlines():
-        name, _, _state = line.partition(" ")
-        if name.endswith("*"):
-            return name.rstrip("*")
-    return None
-
-
-@pytest.fixture(scope="module")
-def slurm_partition() -> str:
-    """Name of the default partition; skips unless ``ci/slurm.sh start`` (or a real SLURM) runs."""
-    partition = _slurm_partition()
-    if partition is None:
-        pytest.skip("no SLURM controller answers `scontrol ping`; run `bash ci/slurm.sh start`")
-    return partition
 
 
 def make_slurm_cluster(partition: str, log_directory: Path) -> Any:
@@ -96,23 +62,6 @@ def job_logs(log_directory: Path, lines: int = 40) -> str:
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"----- {path.name} -----\n" + "\n".join(tail))
     return "\n".join(parts) or f"(no job logs in {log_directory})"
-
-
-def read_rows(logdir: str) -> list[dict[str, Any]]:
-    """Every result a trial reported, in order."""
-    with open(os.path.join(logdir, "result.json")) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
-    """The largest number of (start, end) intervals open at one instant."""
-    # Ends sort before starts at the same instant: touching intervals do not overlap.
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    open_now = peak = 0
-    for _, delta in events:
-        open_now += delta
-        peak = max(peak, open_now)
-    return peak
 
 
 def squeue_jobs() -> list[str]:

@@ -11,6 +11,7 @@ import posixpath
 
 import fsspec
 import pytest
+from helpers import read_rows
 from trainables import FileCounter, checkpointing_function
 
 import dasktune as tune
@@ -30,12 +31,6 @@ def _fs(storage):
     root, options = storage
     fs, _ = fsspec.core.url_to_fs(root, **options)
     return fs
-
-
-def _read_lines(storage, url):
-    fs = _fs(storage)
-    fs.invalidate_cache()
-    return [json.loads(line) for line in fs.cat_file(url).decode().splitlines() if line]
 
 
 def run(storage, client, **kwargs):
@@ -61,7 +56,7 @@ def test_layout_results_and_retention(storage, client):
     for trial in analysis.trials:
         names = {posixpath.basename(p.rstrip("/")) for p in fs.ls(trial.logdir, detail=False)}
         assert {"params.json", "result.json", "progress.csv"} <= names
-        rows = _read_lines(storage, f"{trial.logdir}/result.json")
+        rows = read_rows(trial.logdir, storage[1])
         assert [r["value"] for r in rows] == [1, 2, 3, 4, 5, 6]
         kept = sorted(n for n in names if n.startswith("checkpoint_"))
         peak = trial.config["peak"]
@@ -101,7 +96,7 @@ def test_restore_from_checkpoint_url_continues_iterations(storage, client):
         stop={"training_iteration": 5},
         restore=checkpoint,
     )
-    rows = _read_lines(storage, f"{second.trials[0].logdir}/result.json")
+    rows = read_rows(second.trials[0].logdir, storage[1])
     assert [(r["training_iteration"], r["value"]) for r in rows] == [(4, 4), (5, 5)]
 
 
@@ -124,7 +119,7 @@ def test_function_checkpoints_and_errors(storage, client):
         stop={"training_iteration": 6},
         restore=trial.checkpoint,
     )
-    rows = _read_lines(storage, f"{again.trials[0].logdir}/result.json")
+    rows = read_rows(again.trials[0].logdir, storage[1])
     assert [(r["training_iteration"], r["value"]) for r in rows] == [(5, 5), (6, 6)]
 
     def broken(config):
@@ -169,7 +164,7 @@ def test_resume_continues_unfinished_and_reruns_errored(storage, client):
     )
     by_index = {t.index: t for t in resumed.trials}
     assert by_index[0].status == "TERMINATED" and by_index[1].status == "ERROR"
-    rows = _read_lines(storage, f"{by_index[0].logdir}/result.json")
+    rows = read_rows(by_index[0].logdir, storage[1])
     assert [r["training_iteration"] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[3]["iterations_since_restore"] == 1
     rerun = run(
@@ -184,7 +179,7 @@ def test_resume_continues_unfinished_and_reruns_errored(storage, client):
     )
     by_index = {t.index: t for t in rerun.trials}
     assert by_index[1].status == "TERMINATED"
-    rows = _read_lines(storage, f"{by_index[1].logdir}/result.json")
+    rows = read_rows(by_index[1].logdir, storage[1])
     # the errored trial ran again from scratch; its earlier rows are kept
     assert [r["training_iteration"] for r in rows] == [1, 2, 3, 1, 2, 3, 4, 5]
     assert analysis.trials[0].trial_id == by_index[0].trial_id
