@@ -14,27 +14,36 @@ uninterrupted run has at that iteration in closed form (``expected``/``expected_
 restore of the wrong checkpoint, of another trial's, of a partial one, or with state and
 iteration counter out of step shows up as a mismatch on the very row after it.
 
-How to read the output. Per trial: its seed, failures counted by dasktune, rows in
-``result.json``, repeated iterations and the final value. Then the totals:
+How to read the output. First one line per kill (time, worker address, PID); then per trial:
+its seed, failures counted by dasktune, rows in ``result.json``, repeated iterations and the
+final value. Then the totals:
 
 - ``kills survived``: SIGKILLs sent to worker processes while the run was going on;
+- ``worker processes seen``: distinct worker PIDs (the first ones plus the nannies' restarts);
 - ``results lost``: iterations 1..I with no row in ``result.json`` (must be 0);
 - ``extra iterations repeated``: rows beyond one per iteration. A result is logged before its
   checkpoint is committed, so a kill during that checkpoint's save makes the restarted trial
   redo that iteration (it then appears twice, the repeat with ``iterations_since_restore`` 1).
-  Expect at most one per failure;
-- ``failures counted by dasktune``: sum of ``trial.num_failures``. Kills of idle workers cost
-  none; a kill of a worker running two trials costs two;
+  Expect at most one per failure, and far fewer: most kills land in a step, not a save;
+- ``failures counted by dasktune``: sum of ``trial.num_failures``. A kill of an idle worker (or
+  of one whose trials had just finished) costs none; a kill of a worker running two trials, two;
 - ``failures not caused by a lost worker``: entries of ``error.txt`` that are not "was lost"
   (the trainable itself never raises, so this must be 0);
-- ``wall time`` of ``tune.run``.
+- ``wall time`` of ``tune.run``; ``nannies left``: should stay ``W of W``.
 
-Then ``OK`` (exit 0), or ``FAILED`` with one line per broken check (exit 1: a trial did not end
-TERMINATED at iteration I with the right value, a row holds wrong state, a result is lost, a
-row's iteration jumps without a restore, or a restore went back further than the in-flight
-iteration). If the run does not finish within ``--timeout`` seconds it prints every unfinished
-trial's last rows and ``error.txt``, the threads' stacks, and exits 2. Failing runs keep their
-results directory (printed); ``--keep`` keeps it always.
+Then ``OK`` (exit 0), or ``FAILED`` with one line per broken check (exit 1): a trial did not end
+TERMINATED at iteration I with the right value; a row holds wrong state; a result is lost; a
+row's iteration jumps without a restore; a restore went back further than the in-flight
+iteration (with ``checkpoint_freq=1`` the newest committed checkpoint is at most one behind);
+``error.txt`` and ``num_failures`` disagree; a failure blames a worker that was never killed; or
+no kill happened at all. If the run does not finish within ``--timeout`` seconds it prints the
+cluster's nannies and workers, every unfinished trial's last rows and ``error.txt``, the
+threads' stacks, and exits 2. Failing runs keep their results directory (printed); ``--keep``
+keeps it always. Seeds fix the trials' configs and the killer's choices, not the timing.
+
+The cluster is configured with ``distributed.deploy.lost-worker-timeout`` of a day: by default
+a ``LocalCluster`` closes a nanny for good if 15 s after its worker left no worker of that name
+is up, which under repeated kills (a worker killed again while restarting) empties the cluster.
 
     python bench/chaos.py [--trials 8] [--iterations 40] [--kill-every 3.0] [--workers 4]
                           [--seed N] [--timeout 900] [--keep]
@@ -58,6 +67,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+if __package__ in (None, ""):
+    # this repository's dasktune, whatever an installed (or editable) one points at; the
+    # workers are spawned with this sys.path too
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import dask
 from distributed import Client, LocalCluster
 
 import dasktune as tune
@@ -361,8 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         f"(2 slots each), a SIGKILL every {args.kill_every:g} s, seed {seed}",
         flush=True,
     )
+    print(f"dasktune from {os.path.dirname(tune.__file__)}", flush=True)
     local_dir = tempfile.mkdtemp(prefix="dasktune_chaos_")
     experiment_dir = os.path.join(local_dir, EXPERIMENT)
+    # A LocalCluster closes a worker's nanny for good when no worker of that name is back
+    # 'lost-worker-timeout' (15 s) after one left; under repeated kills on a busy machine that
+    # shrinks the cluster to nothing. Nannies here must restart their workers forever (the
+    # setting is read at each worker loss, so it stays set for the whole process).
+    dask.config.set({"distributed.deploy.lost-worker-timeout": "1 day"})
     cluster = LocalCluster(
         n_workers=args.workers, threads_per_worker=2, processes=True, dashboard_address=":0"
     )
@@ -425,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failures counted by dasktune:          {sum(r.failures for r in reports)}")
         print(f"failures not caused by a lost worker:  {sum(len(r.other_errors) for r in reports)}")
         print(f"wall time:                             {wall:.1f} s")
+        print(f"nannies left in the cluster:           {len(cluster.workers)} of {args.workers}")
         if killer.kills == 0:
             problems.append(
                 "no worker was killed: the run ended before the first kill (raise --iterations "
