@@ -33,7 +33,6 @@ class ResultDecision:
     log: bool
     checkpoint: bool
     stop: bool
-    pause: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,18 +172,22 @@ class Controller:
         if self.stopper.stop_all():
             self._stop_all = True
             stop = True
-        pause = False
         if not stop:
             action = self.scheduler.on_trial_result(trial, result)
+            if action == TrialScheduler.PAUSE:
+                raise TuneError(
+                    f"{type(self.scheduler).__name__} asked to PAUSE trial {trial}, but pausing "
+                    "trials is not supported yet; return CONTINUE or STOP from "
+                    "on_trial_result."
+                )
             stop = action == TrialScheduler.STOP
-            pause = action == TrialScheduler.PAUSE
         checkpoint = bool(result.get(R.SHOULD_CHECKPOINT))
         freq = self.checkpoint_policy.freq
         if freq and trial.training_iteration % freq == 0:
             checkpoint = True
-        if (stop or pause) and self.checkpoint_policy.at_end:
+        if stop and self.checkpoint_policy.at_end:
             checkpoint = True
-        return ResultDecision(log=True, checkpoint=checkpoint, stop=stop, pause=pause)
+        return ResultDecision(log=True, checkpoint=checkpoint, stop=stop)
 
     def on_checkpoint(self, trial: Trial, path: str, iteration: int) -> None:
         """A checkpoint of ``trial`` at ``iteration`` was committed at ``path``."""

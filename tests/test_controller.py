@@ -10,6 +10,7 @@ from dasktune.controller import (
     FailurePolicy,
     StopCriterionError,
 )
+from dasktune.error import TuneError
 from dasktune.resources import Resources
 from dasktune.schedulers import TrialScheduler
 from dasktune.stoppers import make_stopper
@@ -145,6 +146,17 @@ def test_scheduler_decisions_are_honoured():
     a, b = start_all(c)
     assert not c.on_result(a, {"training_iteration": 1}).stop
     assert c.on_result(b, {"training_iteration": 1}).stop
+
+
+def test_pause_is_refused_clearly():
+    class Pauser(TrialScheduler):
+        def on_trial_result(self, trial, result):
+            return self.PAUSE
+
+    c = controller(1, stop=None, scheduler=Pauser())
+    (t,) = start_all(c)
+    with pytest.raises(TuneError, match="pausing trials is not supported yet"):
+        c.on_result(t, {"training_iteration": 1})
 
 
 def test_on_events_for_non_running_trial_is_an_error():
