@@ -8,7 +8,7 @@ what lets the rules be tested without a cluster.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -94,10 +94,6 @@ class Controller:
             trial.status = TrialStatus.PENDING
             self._enqueue(trial)
 
-    def get_trial(self, trial_id: str) -> Trial:
-        """The trial with this id."""
-        return self._by_id[trial_id]
-
     def _enqueue(self, trial: Trial) -> None:
         self._pending.setdefault(trial.resources, deque()).append(trial)
 
@@ -117,10 +113,6 @@ class Controller:
         if self._num_running:
             return False
         return self._stop_all or self._num_finished == len(self.trials)
-
-    def pending_shapes(self) -> list[Resources]:
-        """The distinct resource shapes of the pending trials."""
-        return [shape for shape, queue in self._pending.items() if queue]
 
     def start_trials(self, place: Callable[[Trial], P | None]) -> list[tuple[Trial, P]]:
         """Start as many pending trials as ``place`` finds room for, oldest first per shape.
@@ -253,7 +245,3 @@ class Controller:
     def errored(self) -> list[Trial]:
         """Trials that ended in ERROR."""
         return [t for t in self.trials if t.status == TrialStatus.ERROR]
-
-    def unfinished(self) -> Iterable[Trial]:
-        """Trials not yet TERMINATED or ERROR."""
-        return (t for t in self.trials if not t.is_finished)

@@ -86,14 +86,6 @@ class ResourceLedger:
         used = self._used[address]
         return {k: v - used.get(k, 0.0) for k, v in self._capacity[address].items()}
 
-    def holders(self, address: str) -> list[str]:
-        """Trials holding any slot (own or extra) on a worker."""
-        return [
-            p.trial_id
-            for p in self._placements.values()
-            if p.worker == address or address in p.extras
-        ]
-
     def busy_workers(self) -> frozenset[str]:
         """Workers where some trial holds slots (its own or extras)."""
         busy: set[str] = set()

@@ -51,9 +51,3 @@ def get_trainable_cls(name: str) -> type[Trainable]:
             f"tune.register_trainable({name!r}, my_trainable) first.{hint}"
         )
     return cls
-
-
-def is_registered(name: str) -> bool:
-    """Whether ``name`` is registered."""
-    with _lock:
-        return name in _registry

@@ -45,7 +45,6 @@ class Trainable:
         self._time_since_restore = 0.0
         self._timesteps_since_restore = 0.0
         self._iterations_since_restore = 0
-        self._restored = False
         self._stopped = False
         self._logdir = self._make_logdir(info, logger_creator)
         self._local_ip = _local_ip()
@@ -141,7 +140,6 @@ class Trainable:
         self._time_since_restore = 0.0
         self._timesteps_since_restore = 0.0
         self._iterations_since_restore = 0
-        self._restored = False
         return True
 
     @classmethod
@@ -276,7 +274,6 @@ class Trainable:
                 self._restore(pickle.load(f))
         else:
             self._restore(checkpoint_path)
-        self._restored = True
         self._time_since_restore = 0.0
         self._timesteps_since_restore = 0.0
         self._iterations_since_restore = 0

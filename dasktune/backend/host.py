@@ -165,7 +165,3 @@ class TrialHost:
             _gpus.release(self._trial_id)
             self._trial_id = None
         return await self._run(stop)
-
-    async def ping(self) -> Reply:
-        """Liveness check: ``(True, pid)``."""
-        return True, os.getpid()

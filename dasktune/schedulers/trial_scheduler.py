@@ -31,13 +31,6 @@ class TrialScheduler:
     def on_trial_error(self, trial: Trial) -> None:
         """A trial ended in error."""
 
-    def on_trial_remove(self, trial: Trial) -> None:
-        """A trial was stopped early by the scheduler or a stop rule."""
-
-    def choose_trial_to_run(self, pending: list[Trial]) -> Trial | None:
-        """Pick the next trial to start among ``pending`` (oldest first by default)."""
-        return pending[0] if pending else None
-
     def debug_string(self) -> str:
         """One line describing the scheduler's state."""
         return type(self).__name__
