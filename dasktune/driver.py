@@ -20,7 +20,7 @@ import dask
 from dask.utils import parse_timedelta
 
 from .backend.dask_backend import DaskBackend, HostHandle, TrialCodeError, WorkerLost
-from .checkpoints import delete_checkpoint
+from .checkpoints import committed_checkpoints, delete_checkpoint
 from .controller import Controller, StopCriterionError
 from .error import TuneError
 from .experiment_state import build_state
@@ -72,8 +72,10 @@ class RetentionPolicy:
 
 @dataclass
 class TrialCheckpoints:
-    """Committed checkpoints of one trial: ``(score, iteration, url)``."""
+    """One trial's checkpoints: those this run asked for (iteration -> retention score) and the
+    committed ones kept so far, as ``(score, iteration, url)``."""
 
+    requested: dict[int, float] = field(default_factory=dict)
     kept: list[tuple[float, int, str]] = field(default_factory=list)
 
 
@@ -278,6 +280,7 @@ class Driver:
             await self._start_trainable(trial, host, placement)
             started = True
             await self._train_until_done(trial, host, log)
+            await self._flush_checkpoints(trial, host)
             await self._stop_trainable(host)
         except asyncio.CancelledError as exc:
             healthy = False
@@ -285,7 +288,7 @@ class Driver:
             if not reason.startswith("worker-lost:"):
                 # The run is shutting down: the trainable's _stop still runs.
                 if host is not None:
-                    await self._try_stop(host)
+                    await self._try_stop(host, trial)
                 self._release(trial, host, healthy)
                 raise
             failure = WorkerLost(reason.split(":", 1)[1], "it left the cluster")
@@ -294,11 +297,11 @@ class Driver:
             failure = exc
         except TrialCodeError as exc:
             if host is not None:
-                healthy = await self._try_stop(host)
+                healthy = await self._try_stop(host, trial)
             failure = exc
         except StopCriterionError as exc:
             if host is not None:
-                healthy = await self._try_stop(host)
+                healthy = await self._try_stop(host, trial)
             self._fatal = exc
         except Exception as exc:  # a bug of ours: fail the run loudly, do not hang
             healthy = False
@@ -374,10 +377,14 @@ class Driver:
             if decision.stop or controller.stopping_all:
                 return
 
-    async def _checkpoint(self, trial: Trial, host: HostHandle) -> None:
-        timeout = parse_timedelta(
+    def _checkpoint_timeout(self) -> float:
+        return parse_timedelta(
             dask.config.get("dasktune.checkpoint-timeout", DEFAULT_CHECKPOINT_TIMEOUT)
         )
+
+    async def _checkpoint(self, trial: Trial, host: HostHandle) -> None:
+        """Take a checkpoint: saved locally now, uploaded and committed in the background."""
+        timeout = self._checkpoint_timeout()
         save = self.backend.call(
             host,
             "save",
@@ -385,36 +392,89 @@ class Driver:
             self.config.storage_options,
         )
         try:
-            url, iteration = await asyncio.wait_for(save, timeout)
+            committed, iteration = await asyncio.wait_for(save, timeout)
         except asyncio.TimeoutError:
             raise TrialCodeError(
                 f"saving a checkpoint of {trial} took longer than {timeout:g} s (storage "
                 "unreachable or too slow?); raise dask config 'dasktune.checkpoint-timeout' "
                 "for very large checkpoints."
             ) from None
-        self.controller.on_checkpoint(trial, url, iteration)
-        await self._retain(trial, url, iteration)
+        self._requested(trial)[iteration] = self.config.retention.score(trial.last_result)
+        self._on_committed(trial, committed)
 
-    async def _retain(self, trial: Trial, url: str, iteration: int) -> None:
+    def _requested(self, trial: Trial) -> dict[int, float]:
+        """Checkpoints this run asked the trial to take: iteration -> retention score."""
+        return self._checkpoints.setdefault(trial.trial_id, TrialCheckpoints()).requested
+
+    def _on_committed(self, trial: Trial, committed: list[tuple[str, int]]) -> None:
+        for url, iteration in committed:
+            self.controller.on_checkpoint(trial, url, iteration)
+            self._retain(trial, url, iteration)
+
+    async def _flush_checkpoints(self, trial: Trial, host: HostHandle) -> None:
+        """Wait until the trial's background uploads are committed."""
+        flush = self.backend.call(host, "flush_checkpoints")
+        try:
+            committed = await asyncio.wait_for(flush, self._checkpoint_timeout())
+        except asyncio.TimeoutError:
+            raise TrialCodeError(
+                f"committing the checkpoints of {trial} took longer than "
+                f"{self._checkpoint_timeout():g} s (storage unreachable or too slow?)"
+            ) from None
+        self._on_committed(trial, committed)
+
+    async def _adopt_committed_checkpoint(self, trial: Trial) -> None:
+        """After the trial's host died: take the newest checkpoint it committed in storage
+        (uploads finish in the background, so the driver may not have heard of it)."""
+        requested = self._requested(trial)
+        if not requested:
+            return
+        found = await asyncio.to_thread(
+            committed_checkpoints,
+            self.storage.trial_location(trial.dirname).url,
+            self.config.storage_options,
+        )
+        ours = [(i, url) for i, url in found if i in requested]
+        if ours and ours[-1][0] > trial.checkpoint_iteration:
+            iteration, url = ours[-1]
+            self._on_committed(trial, [(url, iteration)])
+
+    def _retain(self, trial: Trial, url: str, iteration: int) -> None:
         policy = self.config.retention
-        kept = self._checkpoints.setdefault(trial.trial_id, TrialCheckpoints()).kept
-        kept[:] = [entry for entry in kept if entry[2] != url]
-        kept.append((policy.score(trial.last_result), iteration, url))
-        if policy.keep is None or len(kept) <= policy.keep:
+        book = self._checkpoints.setdefault(trial.trial_id, TrialCheckpoints())
+        score = book.requested.get(iteration, float("-inf"))
+        book.kept[:] = [entry for entry in book.kept if entry[2] != url]
+        book.kept.append((score, iteration, url))
+        if policy.keep is None or len(book.kept) <= policy.keep:
             return
         # The newest checkpoint is what recovery restores from: never delete it.
-        candidates = [entry for entry in kept if entry[2] != url]
+        candidates = [entry for entry in book.kept if entry[2] != url]
         worst = min(candidates, key=lambda entry: (entry[0], entry[1]))
-        kept.remove(worst)
-        await self._io(delete_checkpoint, worst[2], self.config.storage_options)
+        book.kept.remove(worst)
+        # Deleting is storage I/O the trial need not wait for.
+        deletion = asyncio.ensure_future(
+            asyncio.to_thread(delete_checkpoint, worst[2], self.config.storage_options)
+        )
+        deletion.add_done_callback(self._report_deletion)
+
+    def _report_deletion(self, deletion: asyncio.Future[None]) -> None:
+        if not deletion.cancelled() and deletion.exception() is not None:
+            self.progress.on_waiting(
+                f"could not delete an old checkpoint: {deletion.exception()!r}"
+            )
 
     async def _stop_trainable(self, host: HostHandle) -> None:
         await self.backend.call(host, "stop", self.config.reuse_actors)
         if not self.config.reuse_actors:
             host.loaded_class = None
 
-    async def _try_stop(self, host: HostHandle) -> bool:
-        """Run the trainable's _stop after a failure; return whether the host is still usable."""
+    async def _try_stop(self, host: HostHandle, trial: Trial) -> bool:
+        """Commit what uploads can still finish, then run the trainable's _stop after a failure
+        or at shutdown; return whether the host is still usable."""
+        try:
+            await self._flush_checkpoints(trial, host)
+        except (TrialCodeError, WorkerLost):
+            pass  # a failed upload is simply not committed
         try:
             await asyncio.wait_for(self.backend.call(host, "stop", False), STOP_TIMEOUT_S)
             host.loaded_class = None
@@ -425,6 +485,7 @@ class Driver:
     async def _on_worker_lost(self, trial: Trial, exc: WorkerLost, started: bool) -> None:
         self._quarantine[exc.worker] = time.monotonic() + QUARANTINE_S
         if started:
+            await self._adopt_committed_checkpoint(trial)
             await self._on_failure(trial, exc)
         else:
             # The trial never ran there; starting it elsewhere is not a retry.

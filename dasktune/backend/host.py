@@ -10,8 +10,10 @@ drops tracebacks when it ships an exception back.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -42,6 +44,21 @@ def _declared_gpus() -> float:
         return 0.0
 
 
+def _upload(
+    directory: str,
+    trial_url: str,
+    checkpoint_path: str,
+    iteration: int,
+    storage_options: dict[str, Any],
+    scratch: str,
+) -> tuple[str, int]:
+    try:
+        url = upload_checkpoint(directory, trial_url, checkpoint_path, iteration, storage_options)
+        return url, iteration
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 class TrialHost:
     """Hosts one Trainable at a time; reused for later trials on the same worker."""
 
@@ -50,6 +67,9 @@ class TrialHost:
         self._classes: dict[str, type[Trainable]] = {}
         self._trainable: Trainable | None = None
         self._trial_id: str | None = None
+        # Checkpoint uploads run here, in order, while the trial goes on training.
+        self._uploader = ThreadPoolExecutor(1, thread_name_prefix="dasktune-upload")
+        self._uploads: list[concurrent.futures.Future[tuple[str, int]]] = []
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Reply:
         loop = asyncio.get_running_loop()
@@ -90,6 +110,10 @@ class TrialHost:
 
         def build() -> str:
             trial_info.set_current(info)
+            # Uploads left by an earlier trial that failed before they were collected belong
+            # to that trial: finish them, never report them as this trial's.
+            concurrent.futures.wait(self._uploads)
+            self._uploads.clear()
             if cls_bytes is not None:
                 self._classes[cls_key] = loads_trainable(cls_bytes)
             cls = self._classes[cls_key]
@@ -127,23 +151,56 @@ class TrialHost:
         """One ``train()`` of the hosted Trainable: ``(True, result)``."""
         return await self._run(lambda: self._require().train())
 
-    async def save(self, trial_url: str, storage_options: dict[str, Any]) -> Reply:
-        """Checkpoint into the trial's storage: ``(True, (checkpoint_url, iteration))``."""
+    async def save(
+        self, trial_url: str, storage_options: dict[str, Any], background: bool = True
+    ) -> Reply:
+        """Checkpoint into the trial's storage.
 
-        def save() -> tuple[str, int]:
+        The trainable saves to a local scratch dir in its own thread; the upload and commit
+        then run in this host's upload thread while the trial trains on (``background``), or
+        before returning. Returns ``(True, committed)``: the ``(url, iteration)`` of every
+        checkpoint committed since the last report, oldest first. A failed background upload
+        is raised at the next ``save`` or ``flush_checkpoints``. The reply is
+        ``(True, (committed, iteration))`` with the iteration of the checkpoint just taken.
+        """
+
+        def save() -> tuple[list[tuple[str, int]], int]:
             trainable = self._require()
+            iteration = trainable.iteration
             scratch = tempfile.mkdtemp(prefix="dasktune_save_")
             try:
                 path = trainable.save(scratch)
-                directory = os.path.join(scratch, f"checkpoint_{trainable.iteration}")
-                url = upload_checkpoint(
-                    directory, trial_url, path, trainable.iteration, storage_options
-                )
-                return url, trainable.iteration
-            finally:
+            except BaseException:
                 shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            directory = os.path.join(scratch, f"checkpoint_{iteration}")
+            job = functools.partial(
+                _upload, directory, trial_url, path, iteration, storage_options, scratch
+            )
+            if not background:
+                return [*self._collect_uploads(wait=True), job()], iteration
+            # Back-pressure: at most one upload waits behind the running one.
+            running = [u for u in self._uploads if not u.done()]
+            while len(running) > 1:
+                concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+                running = [u for u in running if not u.done()]
+            self._uploads.append(self._uploader.submit(job))
+            return self._collect_uploads(wait=False), iteration
 
         return await self._run(save)
+
+    async def flush_checkpoints(self) -> Reply:
+        """Wait for this host's background uploads: ``(True, committed)`` as for ``save``."""
+        return await self._run(lambda: self._collect_uploads(wait=True))
+
+    def _collect_uploads(self, wait: bool) -> list[tuple[str, int]]:
+        """Committed checkpoints of finished uploads, in order; raises a failed upload's error
+        (the uploads after it are still collected next time)."""
+        committed = []
+        while self._uploads and (wait or self._uploads[0].done()):
+            upload = self._uploads.pop(0)
+            committed.append(upload.result())
+        return committed
 
     async def save_to_object(self) -> Reply:
         """Checkpoint into bytes: ``(True, (bytes, iteration))``."""

@@ -83,8 +83,8 @@ async def _validate(
             blob, _ = await backend.call(first, "save_to_object")
             restore: Any = blob
         else:
-            url, _ = await backend.call(first, "save", scratch, {})
-            restore = (url, {})
+            committed, _ = await backend.call(first, "save", scratch, {}, False)
+            restore = (committed[-1][0], {})
         await backend.call(second, "start", cls_key, None, config, info, restore, True)
         for expected in (4, 5):
             result = await backend.call(second, "train")
