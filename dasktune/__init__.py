@@ -8,7 +8,6 @@ through fsspec (local paths, ``s3://``, any fsspec URL).
 from __future__ import annotations
 
 from . import track
-from .analysis import ExperimentAnalysis
 from .durable_trainable import DurableTrainable
 from .error import TuneError
 from .function_runner import StatusReporter
@@ -32,6 +31,16 @@ from .trainable import Trainable
 from .tune import run
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # ExperimentAnalysis needs pandas; importing it lazily keeps `import dasktune` (and so the
+    # start of every worker that hosts a trial) light.
+    if name == "ExperimentAnalysis":
+        from .analysis import ExperimentAnalysis
+
+        return ExperimentAnalysis
+    raise AttributeError(f"module 'dasktune' has no attribute {name!r}")
 
 
 def report(**metrics: object) -> None:

@@ -12,9 +12,8 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis import ExperimentAnalysis
 from .backend.cluster import connect, run_on_client_loop
 from .backend.dask_backend import DaskBackend
 from .checkpoints import committed_checkpoints
@@ -35,6 +34,9 @@ from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
 from .trainable import Trainable
 from .trial import Trial
+
+if TYPE_CHECKING:
+    from .analysis import ExperimentAnalysis
 
 DEFAULT_LOCAL_DIR = os.path.join("~", "dasktune_results")
 _MAX_DIRNAME = 130
@@ -200,6 +202,8 @@ def run(
         raise TuneError(f"{len(errored)} trial(s) did not complete: {listing}")
     if return_trials:
         return trials
+    from .analysis import ExperimentAnalysis
+
     analysis = ExperimentAnalysis(
         storage.url, storage_options=storage_options, default_metric=metric, default_mode=mode
     )
