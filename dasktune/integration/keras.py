@@ -150,7 +150,7 @@ class TuneCallback(_KerasCallback):
 
     def _handle(self, logs: Mapping[str, Any] | None, when: str) -> None:
         """React to hook ``when`` (a name from ``on``) with the Keras ``logs`` of that hook."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _handle(logs, when)")
 
     def _fire(self, logs: Mapping[str, Any] | None, *names: str) -> None:
         for name in names:

@@ -109,7 +109,7 @@ class Domain:
         return self._sample(spec, rng if rng is not None else random.Random())
 
     def _sample(self, spec: Any, rng: random.Random) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _sample(spec, rng)")
 
     def _arguments(self) -> list[tuple[str, Any]]:
         """(name, value) of each constructor argument, for nested-search-space checks."""
