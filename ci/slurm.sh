@@ -174,12 +174,23 @@ start_munge() {
     }
     install -d -o munge -g munge -m 755 /run/munge
     install -d -o munge -g munge -m 700 "$RUN/log/munge"
-    # setpriv execs munged directly, so $! is munged's own PID.
-    setpriv --reuid=munge --regid=munge --init-groups \
-        /usr/sbin/munged --foreground --force --socket="$MUNGE_SOCKET" \
-        --log-file="$RUN/log/munge/munged.log" >>"$RUN/log/munged.out" 2>&1 &
-    echo $! >"$RUN/munged.pid"
-    wait_for "munged to answer" 10 munged munge_ok
+    # Once (of many starts) munged exited at start-up without a word in its log; a second
+    # try is cheap, so try up to three times before giving up.
+    local attempt
+    for attempt in 1 2 3; do
+        # setpriv execs munged directly, so $! is munged's own PID.
+        setpriv --reuid=munge --regid=munge --init-groups \
+            /usr/sbin/munged --foreground --force --socket="$MUNGE_SOCKET" \
+            --log-file="$RUN/log/munge/munged.log" >>"$RUN/log/munged.out" 2>&1 &
+        echo $! >"$RUN/munged.pid"
+        # wait_for exits on failure: run it in a subshell so a failed try can be retried.
+        if (wait_for "munged to answer" 10 munged munge_ok); then
+            return 0
+        fi
+        log "munged did not come up (try $attempt of 3)"
+        sleep 1
+    done
+    exit 1
 }
 
 start() {
