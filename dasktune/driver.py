@@ -79,6 +79,13 @@ class TrialCheckpoints:
     kept: list[tuple[float, int, str]] = field(default_factory=list)
 
 
+def _checkpoint_timeout_error(what: str, timeout: float) -> TrialCodeError:
+    return TrialCodeError(
+        f"{what} took longer than {timeout:g} s (storage unreachable or too slow?); check the "
+        "storage, or raise dask config 'dasktune.checkpoint-timeout' for very large checkpoints."
+    )
+
+
 @dataclass
 class _Timers:
     """When the housekeeping jobs are next due (``time.monotonic()`` seconds)."""
@@ -394,11 +401,7 @@ class Driver:
         try:
             committed, iteration = await asyncio.wait_for(save, timeout)
         except asyncio.TimeoutError:
-            raise TrialCodeError(
-                f"saving a checkpoint of {trial} took longer than {timeout:g} s (storage "
-                "unreachable or too slow?); raise dask config 'dasktune.checkpoint-timeout' "
-                "for very large checkpoints."
-            ) from None
+            raise _checkpoint_timeout_error(f"saving a checkpoint of {trial}", timeout) from None
         self._requested(trial)[iteration] = self.config.retention.score(trial.last_result)
         self._on_committed(trial, committed)
 
@@ -414,12 +417,12 @@ class Driver:
     async def _flush_checkpoints(self, trial: Trial, host: HostHandle) -> None:
         """Wait until the trial's background uploads are committed."""
         flush = self.backend.call(host, "flush_checkpoints")
+        timeout = self._checkpoint_timeout()
         try:
-            committed = await asyncio.wait_for(flush, self._checkpoint_timeout())
+            committed = await asyncio.wait_for(flush, timeout)
         except asyncio.TimeoutError:
-            raise TrialCodeError(
-                f"committing the checkpoints of {trial} took longer than "
-                f"{self._checkpoint_timeout():g} s (storage unreachable or too slow?)"
+            raise _checkpoint_timeout_error(
+                f"committing the checkpoints of {trial}", timeout
             ) from None
         self._on_committed(trial, committed)
 

@@ -96,6 +96,16 @@ class StorageLocation:
         """Read a whole file."""
         return self.fs.cat_file(self.path(relpath)).decode()
 
+    def subdirs(self) -> list[StorageLocation]:
+        """The directories directly below the root (none if the root does not exist)."""
+        if not self.exists():
+            return []
+        return [
+            self.child(posixpath.basename(str(p).rstrip("/")))
+            for p in self.fs.ls(self.root, detail=False)
+            if self.fs.isdir(p)
+        ]
+
     def exists(self, relpath: str = "") -> bool:
         """Whether a path exists below the root."""
         if not self.is_local:

@@ -38,17 +38,28 @@ class Trainable:
         self._trial_info = info
         self.config: dict[str, Any] = config if config is not None else {}
         self._experiment_id = info.experiment_id or uuid.uuid4().hex
-        self._iteration = 0
-        self._time_total = 0.0
-        self._timesteps_total: float | None = None
-        self._episodes_total: float | None = None
-        self._time_since_restore = 0.0
-        self._timesteps_since_restore = 0.0
-        self._iterations_since_restore = 0
+        self._set_progress(iteration=0, time_total=0.0, timesteps_total=None, episodes_total=None)
         self._stopped = False
         self._logdir = self._make_logdir(info, logger_creator)
         self._local_ip = _local_ip()
         self._setup(copy.deepcopy(self.config))
+
+    def _set_progress(
+        self,
+        iteration: int,
+        time_total: float,
+        timesteps_total: float | None,
+        episodes_total: float | None,
+    ) -> None:
+        """Set the totals (a new trial: zeros; a restore: the checkpoint's) and start the
+        since-restore counters over."""
+        self._iteration = iteration
+        self._time_total = time_total
+        self._timesteps_total = timesteps_total
+        self._episodes_total = episodes_total
+        self._time_since_restore = 0.0
+        self._timesteps_since_restore = 0.0
+        self._iterations_since_restore = 0
 
     def _make_logdir(self, info: TrialInfo, logger_creator: Any) -> str:
         if logger_creator is not None:
@@ -133,13 +144,7 @@ class Trainable:
         self.config = new_config
         self._trial_info = info
         self._logdir = self._make_logdir(info, None)
-        self._iteration = 0
-        self._time_total = 0.0
-        self._timesteps_total = None
-        self._episodes_total = None
-        self._time_since_restore = 0.0
-        self._timesteps_since_restore = 0.0
-        self._iterations_since_restore = 0
+        self._set_progress(iteration=0, time_total=0.0, timesteps_total=None, episodes_total=None)
         return True
 
     @classmethod
@@ -265,18 +270,17 @@ class Trainable:
             checkpoint_path = find_checkpoint_path(checkpoint_path)
         with open(_metadata_path(checkpoint_path)) as f:
             metadata = json.load(f)
-        self._iteration = metadata["iteration"]
-        self._timesteps_total = metadata["timesteps_total"]
-        self._time_total = metadata["time_total"]
-        self._episodes_total = metadata["episodes_total"]
         if metadata["saved_as_dict"]:
             with open(checkpoint_path, "rb") as f:
                 self._restore(pickle.load(f))
         else:
             self._restore(checkpoint_path)
-        self._time_since_restore = 0.0
-        self._timesteps_since_restore = 0.0
-        self._iterations_since_restore = 0
+        self._set_progress(
+            iteration=metadata["iteration"],
+            time_total=metadata["time_total"],
+            timesteps_total=metadata["timesteps_total"],
+            episodes_total=metadata["episodes_total"],
+        )
 
     def save_to_object(self) -> bytes:
         """Save a checkpoint into bytes (for moving a trial without shared storage)."""

@@ -319,7 +319,7 @@ def _experiment_to_resume(
             )
         return location
     newest: tuple[float, StorageLocation] | None = None
-    for child in _experiment_dirs(root):
+    for child in root.subdirs():
         state = ExperimentStorage(child, create=False).read_state()
         if state and state.get("trainable_name") == trainable_name:
             if newest is None or state.get("timestamp", 0) > newest[0]:
@@ -330,16 +330,6 @@ def _experiment_to_resume(
             "pass name= of the experiment to resume."
         )
     return newest[1]
-
-
-def _experiment_dirs(root: StorageLocation) -> list[StorageLocation]:
-    if not root.exists():
-        return []
-    return [
-        root.child(posixpath.basename(str(p).rstrip("/")))
-        for p in root.fs.ls(root.root, detail=False)
-        if root.fs.isdir(p)
-    ]
 
 
 def _resume_trials(

@@ -195,3 +195,11 @@ def test_resume_refuses_a_different_experiment(storage, client):
         run(storage, client, run_or_experiment=checkpointing_function, name="mine", resume=True)
     with pytest.raises(ValueError, match="holds no experiment_state.json"):
         run(storage, client, run_or_experiment=FileCounter, name="nothing", resume=True)
+
+
+def test_resume_without_name_finds_the_newest_experiment_of_the_trainable(storage, client):
+    run(storage, client, run_or_experiment=FileCounter, name="old", stop={"training_iteration": 1})
+    resumed = run(
+        storage, client, run_or_experiment=FileCounter, stop={"training_iteration": 1}, resume=True
+    )
+    assert resumed.trials[0].logdir.rstrip("/").split("/")[-2] == "old"
