@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from . import result as R
 from .error import TuneError
 from .resources import Resources
+from .result_batching import BatchPolicy
 from .schedulers import FIFOScheduler, TrialScheduler
-from .stoppers import Stopper
+from .stoppers import DictStopper, NoopStopper, Stopper
 from .trial import Trial, TrialStatus
 
 P = TypeVar("P")
@@ -145,6 +146,24 @@ class Controller:
     def _at_concurrency_limit(self) -> bool:
         limit = self.max_concurrent_trials
         return limit is not None and self._num_running >= limit
+
+    def batch_policy(self, max_seconds: float) -> BatchPolicy | None:
+        """The rules a host may apply itself to batch results, or None when some decision
+        needs the driver after every result (a scheduler, a stop function or Stopper)."""
+        if max_seconds <= 0 or type(self.scheduler) is not FIFOScheduler:
+            return None
+        if type(self.stopper) is DictStopper:
+            criteria = self.stopper.criteria
+        elif type(self.stopper) is NoopStopper:
+            criteria = {}
+        else:
+            return None
+        return BatchPolicy(
+            max_seconds=max_seconds,
+            stop_criteria=criteria,
+            checkpoint_freq=self.checkpoint_policy.freq,
+            checkpoint_at_end=self.checkpoint_policy.at_end,
+        )
 
     # -- events ------------------------------------------------------------------------------
     def on_result(self, trial: Trial, result: dict[str, Any]) -> ResultDecision:

@@ -26,6 +26,7 @@ from .error import TuneError
 from .experiment_state import build_state
 from .ledger import Placement, ResourceLedger
 from .progress import ProgressReporter
+from .result_batching import DEFAULT_BATCH_TIME, Batch
 from .storage import ExperimentStorage, StorageLocation, TrialLog, format_exception
 from .trial import Trial
 from .trial_info import TrialInfo
@@ -144,6 +145,9 @@ class Driver:
         self._flushing: asyncio.Future[None] | None = None
         self._state_writing: asyncio.Future[None] | None = None
         self._remote = not storage.location.is_local
+        self._batch_policy = controller.batch_policy(
+            parse_timedelta(dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME))
+        )
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -286,9 +290,12 @@ class Driver:
             self._hosts[trial.trial_id] = host
             await self._start_trainable(trial, host, placement)
             started = True
-            await self._train_until_done(trial, host, log)
-            await self._flush_checkpoints(trial, host)
-            await self._stop_trainable(host)
+            committed = await self._train_until_done(trial, host, log)
+            if committed is None:
+                committed = await self._finish_trainable(trial, host)
+            self._on_committed(trial, committed)
+            if not self.config.reuse_actors:
+                host.loaded_class = None
         except asyncio.CancelledError as exc:
             healthy = False
             reason = str(exc.args[0]) if exc.args else ""
@@ -371,18 +378,33 @@ class Driver:
                 stacklevel=1,
             )
 
-    async def _train_until_done(self, trial: Trial, host: HostHandle, log: TrialLog) -> None:
+    async def _train_until_done(
+        self, trial: Trial, host: HostHandle, log: TrialLog
+    ) -> list[tuple[str, int]] | None:
+        """Train until a stop; return the checkpoints committed as the host ended the trial
+        itself (see ``TrialHost.train_batch``), or None when the trainable still runs there."""
         controller = self.controller
+        policy = self._batch_policy
         while True:
-            result = await self.backend.call(host, "train")
-            decision = controller.on_result(trial, result)
-            if decision.log:
-                log.append(result)
-                self.progress.on_result(trial, result)
-            if decision.checkpoint:
-                await self._checkpoint(trial, host)
-            if decision.stop or controller.stopping_all:
-                return
+            if policy is None:
+                batch = Batch([await self.backend.call(host, "train")])
+            else:
+                batch = await self.backend.call(
+                    host, "train_batch", policy, self.config.reuse_actors
+                )
+            for result in batch.results:
+                decision = controller.on_result(trial, result)
+                if decision.log:
+                    log.append(result)
+                    self.progress.on_result(trial, result)
+                if decision.checkpoint:
+                    await self._checkpoint(trial, host)
+                if decision.stop:
+                    return batch.finished
+            if batch.error is not None:
+                raise TrialCodeError(batch.error)
+            if controller.stopping_all:
+                return None
 
     def _checkpoint_timeout(self) -> float:
         return parse_timedelta(
@@ -466,10 +488,17 @@ class Driver:
                 f"could not delete an old checkpoint: {deletion.exception()!r}"
             )
 
-    async def _stop_trainable(self, host: HostHandle) -> None:
-        await self.backend.call(host, "stop", self.config.reuse_actors)
-        if not self.config.reuse_actors:
-            host.loaded_class = None
+    async def _finish_trainable(self, trial: Trial, host: HostHandle) -> list[tuple[str, int]]:
+        """End a trial that stopped normally: commit its uploads and stop its trainable, in
+        one call."""
+        timeout = self._checkpoint_timeout()
+        finish = self.backend.call(host, "finish", self.config.reuse_actors)
+        try:
+            return await asyncio.wait_for(finish, timeout)
+        except asyncio.TimeoutError:
+            raise _checkpoint_timeout_error(
+                f"committing the checkpoints of {trial} and stopping it", timeout
+            ) from None
 
     async def _try_stop(self, host: HostHandle, trial: Trial) -> bool:
         """Commit what uploads can still finish, then run the trainable's _stop after a failure

@@ -48,18 +48,31 @@ class DictStopper(Stopper):
     def __init__(self, criteria: Mapping[str, Any]) -> None:
         self._criteria = dict(criteria)
 
+    @property
+    def criteria(self) -> dict[str, Any]:
+        """The stop criteria, ``{result key: threshold}``."""
+        return dict(self._criteria)
+
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         """Stop when any criterion is reached; a key missing from the result is an error."""
         for key, value in self._criteria.items():
-            reached = _lookup(result, key)
-            if reached is _MISSING:
+            reached = criterion_reached(result, key, value)
+            if reached is None:
                 raise KeyError(
                     f"stop criterion {key!r} is not in the trial's result (reported keys: "
                     f"{sorted(result)}). Report {key!r} from the trainable, or change stop=."
                 )
-            if reached >= value:
+            if reached:
                 return True
         return False
+
+
+def criterion_reached(result: Mapping[str, Any], key: str, threshold: Any) -> bool | None:
+    """Whether ``result[key] >= threshold``; None when the result lacks ``key``."""
+    reached = _lookup(result, key)
+    if reached is _MISSING:
+        return None
+    return bool(reached >= threshold)
 
 
 _MISSING = object()

@@ -288,3 +288,47 @@ class FlakyOnce(FileCounter):
 
 class DurableCounter(tune.DurableTrainable, FileCounter):
     """Ray code subclassing DurableTrainable."""
+
+
+class StepRecorder(tune.Trainable):
+    """Counts the steps it really ran: its cleanup writes the count to
+    ``config['trace_dir']/<trial_id>.steps``; its checkpoints hold the count at save time.
+    Raises at step ``config['fail_at']`` if set; sleeps ``config['sleep']`` per step."""
+
+    def setup(self, config):
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        if self.steps == self.config.get("fail_at"):
+            raise ValueError(f"boom at step {self.steps}")
+        if self.config.get("sleep"):
+            time.sleep(self.config["sleep"])
+        return {"steps": self.steps, "metric": self.steps * self.config.get("scale", 1)}
+
+    def save_checkpoint(self, d):
+        path = os.path.join(d, "steps.txt")
+        with open(path, "w") as f:
+            f.write(str(self.steps))
+        return path
+
+    def load_checkpoint(self, path):
+        with open(path) as f:
+            self.steps = int(f.read())
+
+    def cleanup(self):
+        trace_dir = self.config.get("trace_dir")
+        if trace_dir:
+            with open(os.path.join(trace_dir, f"{self.trial_id}.steps"), "w") as f:
+                f.write(str(self.steps))
+
+
+def step_recording_function(config):
+    """Function-API twin of StepRecorder: writes its step count before every report."""
+    path = os.path.join(config["trace_dir"], f"{tune.track.trial_id()}.steps")
+    steps = 0
+    while True:
+        steps += 1
+        with open(path, "w") as f:
+            f.write(str(steps))
+        tune.track.log(steps=steps)

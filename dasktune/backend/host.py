@@ -17,6 +17,7 @@ import functools
 import os
 import shutil
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from typing import Any
 from .. import trial_info
 from ..checkpoints import download_checkpoint, upload_checkpoint
 from ..placement import GpuAllocator
+from ..result_batching import Batch, BatchPolicy
 from ..shipping import loads_trainable
 from ..trainable import Trainable
 from ..trial_info import TrialInfo, constructing
@@ -150,6 +152,54 @@ class TrialHost:
     async def train(self) -> Reply:
         """One ``train()`` of the hosted Trainable: ``(True, result)``."""
         return await self._run(lambda: self._require().train())
+
+    async def train_batch(self, policy: BatchPolicy, keep_for_reuse: bool = False) -> Reply:
+        """Train until the driver must see a result (see :mod:`dasktune.result_batching`).
+
+        When the batch ends on a result that ends the trial with no checkpoint to take, the
+        trainable is stopped here too (as :meth:`finish`), saving the driver a round trip.
+        A step that raises after some results ends the batch; those results still come back
+        with the traceback, so nothing the trial reported is lost.
+        """
+
+        def batch() -> Batch:
+            trainable = self._require()
+            results: list[dict[str, Any]] = []
+            deadline = time.monotonic() + policy.max_seconds
+            while True:
+                try:
+                    result = trainable.train()
+                except Exception:
+                    if not results:
+                        raise
+                    return Batch(results, error=traceback.format_exc())
+                results.append(result)
+                if policy.ends_batch(result):
+                    break
+                if len(results) >= policy.max_results or time.monotonic() >= deadline:
+                    return Batch(results)
+            if policy.finishes(results[-1]):
+                return Batch(results, finished=self._finish(keep_for_reuse))
+            return Batch(results)
+
+        return await self._run(batch)
+
+    async def finish(self, keep_for_reuse: bool = False) -> Reply:
+        """End the trial: wait for its uploads, then stop the trainable (unless kept for
+        reuse). ``(True, committed)`` as for ``flush_checkpoints``; when an upload failed, the
+        error comes back and the trainable is left for the driver to stop."""
+        return await self._run(lambda: self._finish(keep_for_reuse))
+
+    def _finish(self, keep_for_reuse: bool) -> list[tuple[str, int]]:
+        committed = self._collect_uploads(wait=True)
+        trainable = self._trainable
+        if trainable is not None and not keep_for_reuse:
+            self._trainable = None
+            trainable.stop()
+        if self._trial_id is not None:
+            _gpus.release(self._trial_id)
+            self._trial_id = None
+        return committed
 
     async def save(
         self, trial_url: str, storage_options: dict[str, Any], background: bool = True

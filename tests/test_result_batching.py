@@ -1,0 +1,257 @@
+"""Result batching: hosts train several steps per round trip, but never past a driver decision."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+import dask
+import pytest
+from helpers import read_rows
+from trainables import StepRecorder, step_recording_function
+
+import dasktune as tune
+from dasktune import result as R
+from dasktune.backend.host import TrialHost
+from dasktune.controller import CheckpointPolicy, Controller
+from dasktune.resources import Resources
+from dasktune.result_batching import BatchPolicy
+from dasktune.schedulers import FIFOScheduler, TrialScheduler
+from dasktune.shipping import dumps_trainable
+from dasktune.stoppers import Stopper, make_stopper
+from dasktune.trial import Trial
+from dasktune.trial_info import TrialInfo
+
+
+def _controller(stop, freq=0, at_end=False, scheduler=None) -> Controller:
+    return Controller(
+        stopper=make_stopper(stop),
+        checkpoint_policy=CheckpointPolicy(freq=freq, at_end=at_end),
+        scheduler=scheduler,
+    )
+
+
+def _running_trial(controller: Controller) -> Trial:
+    trial = Trial(
+        trial_id="t0",
+        index=0,
+        trainable_name="T",
+        config={},
+        experiment_tag="0",
+        dirname="T_0",
+        resources=Resources(),
+    )
+    controller.add_trial(trial)
+    controller.start_trials(lambda t: "slot")
+    return trial
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_policy_agrees_with_the_controller_on_every_result(seed):
+    """Wherever the driver would checkpoint or stop, the host ends its batch there; it finishes
+    the trial itself exactly when the driver stops without a checkpoint."""
+    rng = random.Random(seed)
+    stop = rng.choice([None, {"metric": rng.randint(5, 60)}, {"training_iteration": 40}])
+    controller = _controller(stop, freq=rng.choice([0, 1, 3, 7]), at_end=rng.random() < 0.5)
+    policy = controller.batch_policy(0.1)
+    assert policy is not None
+    trial = _running_trial(controller)
+    for i in range(1, 80):
+        result = {
+            R.TRAINING_ITERATION: i,
+            "metric": rng.randint(0, 70),
+            R.DONE: rng.random() < 0.02,
+            R.SHOULD_CHECKPOINT: rng.random() < 0.05,
+        }
+        decision = controller.on_result(trial, result)
+        if decision.stop or decision.checkpoint:
+            assert policy.ends_batch(result), (result, decision)
+        else:
+            assert not policy.ends_batch(result), (result, decision)
+        assert policy.finishes(result) == (decision.stop and not decision.checkpoint)
+        if decision.stop:
+            break
+
+
+def test_policy_defers_a_missing_stop_key_to_the_driver():
+    policy = _controller({"accuracy": 0.9}).batch_policy(0.1)
+    assert policy.stops({"loss": 1.0}) is None
+    assert policy.ends_batch({"loss": 1.0}) and not policy.finishes({"loss": 1.0})
+
+
+def test_duplicate_closing_result_checkpoints_only_at_end():
+    closing = {R.RESULT_DUPLICATE: True, R.TRAINING_ITERATION: 3}
+    assert _controller(None).batch_policy(0.1).finishes(closing)
+    assert not _controller(None, at_end=True).batch_policy(0.1).finishes(closing)
+
+
+class _CustomScheduler(FIFOScheduler):
+    def on_trial_result(self, trial, result):
+        return TrialScheduler.STOP if result["metric"] > 3 else TrialScheduler.CONTINUE
+
+
+class _Never(Stopper):
+    def __call__(self, trial_id, result):
+        return False
+
+
+@pytest.mark.parametrize(
+    "controller",
+    [
+        pytest.param(_controller(lambda trial_id, result: False), id="stop-function"),
+        pytest.param(_controller(_Never()), id="stopper-object"),
+        pytest.param(_controller(None, scheduler=_CustomScheduler()), id="scheduler"),
+    ],
+)
+def test_no_batching_when_a_decision_needs_the_driver(controller):
+    assert controller.batch_policy(0.1) is None
+
+
+def test_batching_can_be_turned_off():
+    assert _controller(None).batch_policy(0.0) is None
+
+
+# -- the host, in this process ---------------------------------------------------------------
+
+
+def _host_run(config, *calls):
+    """Start StepRecorder in a TrialHost here and make ``calls`` ((method, args), ...)."""
+
+    async def go():
+        host = TrialHost()
+        replies = [
+            await host.start("k", dumps_trainable(StepRecorder), config, TrialInfo(trial_id="h"))
+        ]
+        for method, args in calls:
+            replies.append(await getattr(host, method)(*args))
+        return host, replies
+
+    return asyncio.run(go())
+
+
+def test_host_batches_fast_steps_and_stops_exactly_at_the_rule(tmp_path):
+    policy = BatchPolicy(max_seconds=5.0, stop_criteria={"steps": 250})
+    host, replies = _host_run({"trace_dir": str(tmp_path)}, ("train_batch", (policy,)))
+    ok, batch = replies[1]
+    assert ok, batch
+    assert [r["steps"] for r in batch.results] == list(range(1, 251))
+    assert batch.error is None
+    # The trial ended on the worker: the trainable was stopped in the same call.
+    assert batch.finished == []
+    assert host._trainable is None
+    assert (tmp_path / "h.steps").read_text() == "250"
+
+
+def test_host_ends_a_batch_at_checkpoint_steps_and_after_max_results(tmp_path):
+    policy = BatchPolicy(max_seconds=5.0, checkpoint_freq=40, max_results=25)
+    _, replies = _host_run(
+        {}, ("train_batch", (policy,)), ("train_batch", (policy,)), ("train_batch", (policy,))
+    )
+    lengths = [len(batch.results) for ok, batch in replies[1:]]
+    assert lengths == [25, 15, 25]  # 1-25, 26-40 (checkpoint due at 40), 41-65
+    assert all(batch.finished is None for _, batch in replies[1:])
+
+
+def test_host_sends_slow_results_one_by_one(tmp_path):
+    policy = BatchPolicy(max_seconds=0.01)
+    _, replies = _host_run({"sleep": 0.02}, *[("train_batch", (policy,))] * 3)
+    assert [len(batch.results) for _, batch in replies[1:]] == [1, 1, 1]
+
+
+def test_host_returns_the_results_made_before_a_step_raised(tmp_path):
+    policy = BatchPolicy(max_seconds=5.0)
+    _, replies = _host_run({"fail_at": 30}, ("train_batch", (policy,)))
+    ok, batch = replies[1]
+    assert ok
+    assert [r["steps"] for r in batch.results] == list(range(1, 30))
+    assert "ValueError: boom at step 30" in batch.error
+    # A step that raises first is an ordinary failed call.
+    _, replies = _host_run({"fail_at": 1}, ("train_batch", (policy,)))
+    ok, text = replies[1]
+    assert not ok and "boom at step 1" in text
+
+
+# -- end to end on a real cluster ------------------------------------------------------------
+
+
+def _steps_run(trace_dir) -> dict[str, int]:
+    return {
+        name.removesuffix(".steps"): int((trace_dir / name).read_text())
+        for name in os.listdir(trace_dir)
+    }
+
+
+def test_batched_run_matches_the_rules_exactly(client, tmp_path):
+    """Fast trials batch their results, yet each stops at exactly the stop rule and
+    checkpoints at exactly checkpoint_freq: no step is trained past a decision."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    analysis = tune.run(
+        StepRecorder,
+        config={"trace_dir": str(trace), "scale": tune.grid_search([1, 3])},
+        stop={"metric": 300},
+        checkpoint_freq=7,
+        local_dir=str(tmp_path / "results"),
+        verbose=0,
+        client=client,
+    )
+    steps = _steps_run(trace)
+    by_scale = {t.config["scale"]: t for t in analysis.trials}
+    assert steps[by_scale[1].trial_id] == 300
+    assert steps[by_scale[3].trial_id] == 100
+    for scale, expected in ((1, 300), (3, 100)):
+        trial = by_scale[scale]
+        rows = read_rows(trial.logdir)
+        assert [r["steps"] for r in rows] == list(range(1, expected + 1))
+        # The newest checkpoint was taken exactly at its iteration.
+        assert trial.checkpoint_iteration == expected - expected % 7
+        with open(os.path.join(trial.checkpoint, "steps.txt")) as f:
+            assert int(f.read()) == trial.checkpoint_iteration
+
+
+def test_batched_function_trainable_stops_at_the_rule(client, tmp_path):
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    analysis = tune.run(
+        step_recording_function,
+        config={"trace_dir": str(trace)},
+        stop={"training_iteration": 500},
+        local_dir=str(tmp_path / "results"),
+        verbose=0,
+        client=client,
+    )
+    (trial,) = analysis.trials
+    assert _steps_run(trace) == {trial.trial_id: 500}
+    assert len(read_rows(trial.logdir)) == 500
+
+
+def test_failure_inside_a_batch_keeps_the_earlier_results(client, tmp_path):
+    analysis = tune.run(
+        StepRecorder,
+        config={"fail_at": 40},
+        stop={"training_iteration": 100},
+        local_dir=str(tmp_path),
+        verbose=0,
+        raise_on_failed_trial=False,
+        client=client,
+    )
+    (trial,) = analysis.trials
+    assert trial.status == "ERROR"
+    assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, 40))
+    assert "boom at step 40" in trial.error_msg
+
+
+def test_unbatched_run_gives_the_same_rows(client, tmp_path):
+    with dask.config.set({"dasktune.result-batch-time": 0}):
+        analysis = tune.run(
+            StepRecorder,
+            stop={"training_iteration": 30},
+            checkpoint_freq=10,
+            local_dir=str(tmp_path),
+            verbose=0,
+            client=client,
+        )
+    (trial,) = analysis.trials
+    assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, 31))
+    assert trial.checkpoint_iteration == 30
