@@ -104,6 +104,9 @@ class Workload:
     quick: Params
     metrics: tuple[Metric, ...]
     vs_ceiling: bool = False
+    # Results come many per trial, so dasktune's result batching applies: dasktune also runs
+    # with it off (one round trip per result, like the ceiling's calls).
+    batched: bool = False
 
     def params(self, quick: bool) -> Params:
         """The size to run."""
@@ -120,6 +123,7 @@ def _throughput(name: str, api: str, reuse: bool) -> Workload:
         replace(full, results=20),
         (THROUGHPUT, DRIVER_CPU),
         vs_ceiling=True,
+        batched=True,
     )
 
 
@@ -171,6 +175,7 @@ WORKLOADS: tuple[Workload, ...] = (
         _REL_TPUT,
         replace(_REL_TPUT, results=100),
         (OVER_MIN, THROUGHPUT),
+        batched=True,
     ),
     Workload(
         "release_durable",
@@ -185,11 +190,15 @@ WORKLOADS: tuple[Workload, ...] = (
     _driver(10000, 100),
 )
 
+# dask config (as an environment variable) that turns dasktune's result batching off.
+UNBATCHED_ENV = {"DASK_DASKTUNE__RESULT_BATCH_TIME": "0"}
+
 CEILING_NAME = "ceiling"
 CEILING_SECONDS = {False: 10.0, True: 2.0}
 
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("dasktune", "dasktune"),
+    ("dasktune_unbatched", "dasktune, batching off"),
     ("ray", "Ray Tune"),
     ("ray_nolog", "Ray, loggers off"),
 )
@@ -426,7 +435,7 @@ def ratio(a: Summary | None, b: Summary | None) -> float | None:
 
 def rfmt(r: float | None) -> str:
     """Format a ratio."""
-    return "—" if r is None else f"{r:.2f}×"
+    return "—" if r is None else f"{r:.3g}×"
 
 
 @dataclass
@@ -459,7 +468,9 @@ def build_rows(
         for m in w.metrics:
             cols: dict[str, Summary | None] = {}
             for key, _title in VARIANTS:
-                usable = dask_ok if key == "dasktune" else ray_ok
+                usable = ray_ok if key.startswith("ray") else dask_ok
+                if key == "dasktune_unbatched":
+                    usable = dask_ok and w.batched
                 cols[key] = Summary.of(records.get((w.name, key), []), m) if usable else None
             vs = ceiling if (w.vs_ceiling and m is THROUGHPUT) else None
             rows.append(Row(w, m, size, cols, vs))
@@ -476,18 +487,20 @@ def render_table(rows: list[Row]) -> str:
         "size",
         "metric",
         "dasktune",
+        "dasktune, batching off",
         "Ray Tune",
         "Ray, loggers off",
         "Dask ceiling",
         "dasktune/Ray",
         "dasktune/Ray (loggers off)",
         "dasktune/ceiling",
+        "batching off/ceiling",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = r.workload.name if r.workload else CEILING_NAME
         better = "higher" if r.metric.higher_is_better else "lower"
-        d, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
+        d, unbatched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
         lines.append(
             "| "
             + " | ".join(
@@ -496,12 +509,14 @@ def render_table(rows: list[Row]) -> str:
                     r.size,
                     f"{r.metric.label} ({better} is better)",
                     cell(d) if r.workload else "—",
+                    cell(unbatched) if r.workload else "—",
                     cell(ray) if r.workload else "—",
                     cell(nolog) if r.workload else "—",
                     cell(r.ceiling),
                     rfmt(ratio(d, ray)),
                     rfmt(ratio(d, nolog)),
                     rfmt(ratio(d, r.ceiling)),
+                    rfmt(ratio(unbatched, r.ceiling)),
                 ]
             )
             + " |"
@@ -517,14 +532,19 @@ def ratio_lines(rows: list[Row]) -> list[str]:
         if r.workload is None:
             out.append(f"{CEILING_NAME}: {cell(r.ceiling)} calls/s (raw Dask actors, no dasktune)")
             continue
-        d, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
+        d, unbatched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
         better = "higher" if r.metric.higher_is_better else "lower"
         vs_ceiling = rfmt(ratio(d, r.ceiling)) if r.ceiling is not None else "n/a"
-        by_workload.setdefault(r.workload.name, []).append(
+        line = (
             f"{r.metric.label} ({better} is better): dasktune {cell(d)} vs Ray {cell(ray)}"
             f" -> dasktune/Ray {rfmt(ratio(d, ray))}"
             f" (loggers off {rfmt(ratio(d, nolog))}), dasktune/ceiling {vs_ceiling}"
         )
+        if unbatched is not None:
+            line += f"; batching off {cell(unbatched)}"
+            if r.ceiling is not None:
+                line += f", batching off/ceiling {rfmt(ratio(unbatched, r.ceiling))}"
+        by_workload.setdefault(r.workload.name, []).append(line)
     return [f"{name}: " + "; ".join(parts) for name, parts in by_workload.items()] + out
 
 
@@ -695,11 +715,15 @@ def main(argv: list[str] | None = None) -> int:
                 if p.kind == "release_durable":
                     p = replace(p, s3_endpoint=endpoint, bucket=BUCKET)
                 for key, title in VARIANTS:
-                    if key == "dasktune":
+                    if key.startswith("dasktune"):
                         if dask_version is None:
                             continue
-                        cmd = [sys.executable, "-m", "bench.workloads_dasktune", *to_argv(p)]
                         env_ = dask_env
+                        if key == "dasktune_unbatched":
+                            if not w.batched:
+                                continue
+                            env_ = {**dask_env, **UNBATCHED_ENV}
+                        cmd = [sys.executable, "-m", "bench.workloads_dasktune", *to_argv(p)]
                     else:
                         if ray_python is None or key not in ray_variants:
                             continue

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from . import result as R
 from .error import TuneError
 from .resources import Resources
-from .result_batching import BatchPolicy
+from .result_batching import MAX_RESULTS_PER_BATCH, BatchPolicy
 from .schedulers import FIFOScheduler, TrialScheduler
 from .stoppers import DictStopper, NoopStopper, Stopper
 from .trial import Trial, TrialStatus
@@ -148,9 +148,10 @@ class Controller:
         return limit is not None and self._num_running >= limit
 
     def batch_policy(self, max_seconds: float) -> BatchPolicy | None:
-        """The rules a host may apply itself to batch results, or None when some decision
-        needs the driver after every result (a scheduler, a stop function or Stopper)."""
-        if max_seconds <= 0 or type(self.scheduler) is not FIFOScheduler:
+        """The rules a host may apply itself, or None when some decision needs the driver after
+        every result (a scheduler, a stop function or Stopper). ``max_seconds`` <= 0 gives a
+        lock-step policy (one result per call)."""
+        if type(self.scheduler) is not FIFOScheduler:
             return None
         if type(self.stopper) is DictStopper:
             criteria = self.stopper.criteria
@@ -159,7 +160,8 @@ class Controller:
         else:
             return None
         return BatchPolicy(
-            max_seconds=max_seconds,
+            max_seconds=max(max_seconds, 0.0),
+            max_results=MAX_RESULTS_PER_BATCH if max_seconds > 0 else 1,
             stop_criteria=criteria,
             checkpoint_freq=self.checkpoint_policy.freq,
             checkpoint_at_end=self.checkpoint_policy.at_end,

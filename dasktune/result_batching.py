@@ -1,18 +1,26 @@
 """Result batching: a trial's host runs several ``train()`` calls per round trip to the driver.
 
-A round trip costs about a millisecond of driver CPU and wall time, which dominates trainables
-whose steps take microseconds to tens of milliseconds. Ray Tune's answer (result buffering,
-``TUNE_RESULT_BUFFER_LENGTH``) trains on speculatively and can run a trial past the result
-that should have stopped it, which is why Ray leaves it off by default.
+By default (lock-step) every result reaches the driver before the trial's next step starts, as
+in Ray Tune: if the worker process dies, every result its trainable returned before the fatal
+step is already logged. A round trip costs about a millisecond, though, which dominates
+trainables whose steps take microseconds to tens of milliseconds.
+
+Batching is opt-in (dask config ``dasktune.result-batch-time``, e.g. ``"100ms"``; 0, the
+default, keeps lock-step) because it trades that guarantee for throughput: the results a batch
+holds when its worker dies (at most the batch time's worth) never reach the driver; a retried
+trial re-runs them from its checkpoint. Ray Tune's result buffering
+(``TUNE_RESULT_BUFFER_LENGTH``) also trains on speculatively and can run a trial past the
+result that should have stopped it, which is why Ray leaves it off by default.
 
 dasktune batches only when every decision the driver takes per result can be taken exactly on
 the worker: the scheduler is FIFO (it never stops or pauses a trial), the stop rule is absent or
 a ``stop={...}`` dict, and checkpoints follow ``checkpoint_freq``/``checkpoint_at_end`` or the
-result's own ``should_checkpoint``. The host then ends a batch at the first result on which the
-driver would stop or checkpoint, so a trial never trains one step further than it would
-unbatched. A batch also ends after ``max_seconds`` (dask config
-``dasktune.result-batch-time``, default 100 ms; 0 turns batching off) or ``max_results``
-results, so results of slow steps reach the driver as soon as they are made.
+result's own ``should_checkpoint``. The host ends a batch at the first result on which the
+driver would stop or checkpoint, so a trial never trains one step further than it would in
+lock-step; a batch also ends after the batch time or ``MAX_RESULTS_PER_BATCH`` results.
+
+The same policy with one result per batch is how lock-step runs end a trial in the call that
+delivers its last result (the host sees the stop rule and stops the trainable at once).
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ from typing import Any
 from . import result as R
 from .stoppers import criterion_reached
 
-# Default for dask config ``dasktune.result-batch-time``.
-DEFAULT_BATCH_TIME = "100ms"
+# Default for dask config ``dasktune.result-batch-time``: lock-step, one result per call.
+DEFAULT_BATCH_TIME = 0
 # Bounds the size of one reply whatever the step time.
 MAX_RESULTS_PER_BATCH = 1000
 

@@ -1,4 +1,5 @@
-"""Result batching: hosts train several steps per round trip, but never past a driver decision."""
+"""Result batching: hosts train several steps per round trip, but never past a driver decision;
+and lock-step (the default), where the call that delivers a trial's last result also ends it."""
 
 from __future__ import annotations
 
@@ -108,8 +109,9 @@ def test_no_batching_when_a_decision_needs_the_driver(controller):
     assert controller.batch_policy(0.1) is None
 
 
-def test_batching_can_be_turned_off():
-    assert _controller(None).batch_policy(0.0) is None
+def test_lock_step_is_the_default_policy():
+    policy = _controller({"training_iteration": 3}).batch_policy(0.0)
+    assert policy.max_results == 1 and policy.stop_criteria == {"training_iteration": 3}
 
 
 # -- the host, in this process ---------------------------------------------------------------
@@ -153,6 +155,15 @@ def test_host_ends_a_batch_at_checkpoint_steps_and_after_max_results(tmp_path):
     assert all(batch.finished is None for _, batch in replies[1:])
 
 
+def test_lock_step_host_ends_the_trial_in_the_call_of_its_last_result(tmp_path):
+    policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 3})
+    host, replies = _host_run({"trace_dir": str(tmp_path)}, *[("train_batch", (policy,))] * 3)
+    batches = [batch for _, batch in replies[1:]]
+    assert [[r["steps"] for r in b.results] for b in batches] == [[1], [2], [3]]
+    assert [b.finished for b in batches] == [None, None, []]
+    assert host._trainable is None and (tmp_path / "h.steps").read_text() == "3"
+
+
 def test_host_sends_slow_results_one_by_one(tmp_path):
     policy = BatchPolicy(max_seconds=0.01)
     _, replies = _host_run({"sleep": 0.02}, *[("train_batch", (policy,))] * 3)
@@ -175,19 +186,8 @@ def test_host_returns_the_results_made_before_a_step_raised(tmp_path):
 # -- end to end on a real cluster ------------------------------------------------------------
 
 
-def _steps_run(trace_dir) -> dict[str, int]:
-    return {
-        name.removesuffix(".steps"): int((trace_dir / name).read_text())
-        for name in os.listdir(trace_dir)
-    }
-
-
-def test_batched_run_matches_the_rules_exactly(client, tmp_path):
-    """Fast trials batch their results, yet each stops at exactly the stop rule and
-    checkpoints at exactly checkpoint_freq: no step is trained past a decision."""
-    trace = tmp_path / "trace"
-    trace.mkdir()
-    analysis = tune.run(
+def _run_step_recorder(trace, tmp_path, client):
+    return tune.run(
         StepRecorder,
         config={"trace_dir": str(trace), "scale": tune.grid_search([1, 3])},
         stop={"metric": 300},
@@ -196,6 +196,25 @@ def test_batched_run_matches_the_rules_exactly(client, tmp_path):
         verbose=0,
         client=client,
     )
+
+
+def _steps_run(trace_dir) -> dict[str, int]:
+    return {
+        name.removesuffix(".steps"): int((trace_dir / name).read_text())
+        for name in os.listdir(trace_dir)
+    }
+
+
+BATCHING_ON = {"dasktune.result-batch-time": "100ms"}
+
+
+def test_batched_run_matches_the_rules_exactly(client, tmp_path):
+    """Fast trials batch their results, yet each stops at exactly the stop rule and
+    checkpoints at exactly checkpoint_freq: no step is trained past a decision."""
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    with dask.config.set(BATCHING_ON):
+        analysis = _run_step_recorder(trace, tmp_path, client)
     steps = _steps_run(trace)
     by_scale = {t.config["scale"]: t for t in analysis.trials}
     assert steps[by_scale[1].trial_id] == 300
@@ -213,45 +232,44 @@ def test_batched_run_matches_the_rules_exactly(client, tmp_path):
 def test_batched_function_trainable_stops_at_the_rule(client, tmp_path):
     trace = tmp_path / "trace"
     trace.mkdir()
-    analysis = tune.run(
-        step_recording_function,
-        config={"trace_dir": str(trace)},
-        stop={"training_iteration": 500},
-        local_dir=str(tmp_path / "results"),
-        verbose=0,
-        client=client,
-    )
+    with dask.config.set(BATCHING_ON):
+        analysis = tune.run(
+            step_recording_function,
+            config={"trace_dir": str(trace)},
+            stop={"training_iteration": 500},
+            local_dir=str(tmp_path / "results"),
+            verbose=0,
+            client=client,
+        )
     (trial,) = analysis.trials
     assert _steps_run(trace) == {trial.trial_id: 500}
     assert len(read_rows(trial.logdir)) == 500
 
 
 def test_failure_inside_a_batch_keeps_the_earlier_results(client, tmp_path):
-    analysis = tune.run(
-        StepRecorder,
-        config={"fail_at": 40},
-        stop={"training_iteration": 100},
-        local_dir=str(tmp_path),
-        verbose=0,
-        raise_on_failed_trial=False,
-        client=client,
-    )
+    with dask.config.set(BATCHING_ON):
+        analysis = tune.run(
+            StepRecorder,
+            config={"fail_at": 40},
+            stop={"training_iteration": 100},
+            local_dir=str(tmp_path),
+            verbose=0,
+            raise_on_failed_trial=False,
+            client=client,
+        )
     (trial,) = analysis.trials
     assert trial.status == "ERROR"
     assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, 40))
     assert "boom at step 40" in trial.error_msg
 
 
-def test_unbatched_run_gives_the_same_rows(client, tmp_path):
-    with dask.config.set({"dasktune.result-batch-time": 0}):
-        analysis = tune.run(
-            StepRecorder,
-            stop={"training_iteration": 30},
-            checkpoint_freq=10,
-            local_dir=str(tmp_path),
-            verbose=0,
-            client=client,
-        )
-    (trial,) = analysis.trials
-    assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, 31))
-    assert trial.checkpoint_iteration == 30
+def test_lock_step_run_gives_the_same_rows_and_steps(client, tmp_path):
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    analysis = _run_step_recorder(trace, tmp_path, client)
+    steps = _steps_run(trace)
+    for trial in analysis.trials:
+        expected = 300 // trial.config["scale"]
+        assert steps[trial.trial_id] == expected
+        assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, expected + 1))
+        assert trial.checkpoint_iteration == expected - expected % 7

@@ -156,8 +156,9 @@ class TrialHost:
     async def train_batch(self, policy: BatchPolicy, keep_for_reuse: bool = False) -> Reply:
         """Train until the driver must see a result (see :mod:`dasktune.result_batching`).
 
-        When the batch ends on a result that ends the trial with no checkpoint to take, the
-        trainable is stopped here too (as :meth:`finish`), saving the driver a round trip.
+        When the batch ends on a result that ends the trial with no checkpoint to take and no
+        upload running, the trainable is stopped here too (as :meth:`finish`), saving the
+        driver a round trip.
         A step that raises after some results ends the batch; those results still come back
         with the traceback, so nothing the trial reported is lost.
         """
@@ -178,7 +179,9 @@ class TrialHost:
                     break
                 if len(results) >= policy.max_results or time.monotonic() >= deadline:
                     return Batch(results)
-            if policy.finishes(results[-1]):
+            # Uploads still running leave the ending to the driver's finish call, which waits
+            # for them under the checkpoint timeout.
+            if policy.finishes(results[-1]) and all(u.done() for u in self._uploads):
                 return Batch(results, finished=self._finish(keep_for_reuse))
             return Batch(results)
 
