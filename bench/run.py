@@ -104,8 +104,8 @@ class Workload:
     quick: Params
     metrics: tuple[Metric, ...]
     vs_ceiling: bool = False
-    # Results come many per trial, so dasktune's result batching applies: dasktune also runs
-    # with it off (one round trip per result, like the ceiling's calls).
+    # Results come many per trial, so dasktune's opt-in result batching applies: dasktune also
+    # runs with it on (default: lock-step, one round trip per result like the ceiling's calls).
     batched: bool = False
 
     def params(self, quick: bool) -> Params:
@@ -190,15 +190,15 @@ WORKLOADS: tuple[Workload, ...] = (
     _driver(10000, 100),
 )
 
-# dask config (as an environment variable) that turns dasktune's result batching off.
-UNBATCHED_ENV = {"DASK_DASKTUNE__RESULT_BATCH_TIME": "0"}
+# dask config (as an environment variable) that turns dasktune's opt-in result batching on.
+BATCHED_ENV = {"DASK_DASKTUNE__RESULT_BATCH_TIME": "100ms"}
 
 CEILING_NAME = "ceiling"
 CEILING_SECONDS = {False: 10.0, True: 2.0}
 
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("dasktune", "dasktune"),
-    ("dasktune_unbatched", "dasktune, batching off"),
+    ("dasktune_batched", "dasktune, batching on"),
     ("ray", "Ray Tune"),
     ("ray_nolog", "Ray, loggers off"),
 )
@@ -469,7 +469,7 @@ def build_rows(
             cols: dict[str, Summary | None] = {}
             for key, _title in VARIANTS:
                 usable = ray_ok if key.startswith("ray") else dask_ok
-                if key == "dasktune_unbatched":
+                if key == "dasktune_batched":
                     usable = dask_ok and w.batched
                 cols[key] = Summary.of(records.get((w.name, key), []), m) if usable else None
             vs = ceiling if (w.vs_ceiling and m is THROUGHPUT) else None
@@ -487,20 +487,20 @@ def render_table(rows: list[Row]) -> str:
         "size",
         "metric",
         "dasktune",
-        "dasktune, batching off",
+        "dasktune, batching on",
         "Ray Tune",
         "Ray, loggers off",
         "Dask ceiling",
         "dasktune/Ray",
         "dasktune/Ray (loggers off)",
         "dasktune/ceiling",
-        "batching off/ceiling",
+        "batching on/ceiling",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = r.workload.name if r.workload else CEILING_NAME
         better = "higher" if r.metric.higher_is_better else "lower"
-        d, unbatched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
+        d, batched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
         lines.append(
             "| "
             + " | ".join(
@@ -509,14 +509,14 @@ def render_table(rows: list[Row]) -> str:
                     r.size,
                     f"{r.metric.label} ({better} is better)",
                     cell(d) if r.workload else "—",
-                    cell(unbatched) if r.workload else "—",
+                    cell(batched) if r.workload else "—",
                     cell(ray) if r.workload else "—",
                     cell(nolog) if r.workload else "—",
                     cell(r.ceiling),
                     rfmt(ratio(d, ray)),
                     rfmt(ratio(d, nolog)),
                     rfmt(ratio(d, r.ceiling)),
-                    rfmt(ratio(unbatched, r.ceiling)),
+                    rfmt(ratio(batched, r.ceiling)),
                 ]
             )
             + " |"
@@ -532,7 +532,7 @@ def ratio_lines(rows: list[Row]) -> list[str]:
         if r.workload is None:
             out.append(f"{CEILING_NAME}: {cell(r.ceiling)} calls/s (raw Dask actors, no dasktune)")
             continue
-        d, unbatched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
+        d, batched, ray, nolog = (r.cols.get(k) for k, _ in VARIANTS)
         better = "higher" if r.metric.higher_is_better else "lower"
         vs_ceiling = rfmt(ratio(d, r.ceiling)) if r.ceiling is not None else "n/a"
         line = (
@@ -540,10 +540,10 @@ def ratio_lines(rows: list[Row]) -> list[str]:
             f" -> dasktune/Ray {rfmt(ratio(d, ray))}"
             f" (loggers off {rfmt(ratio(d, nolog))}), dasktune/ceiling {vs_ceiling}"
         )
-        if unbatched is not None:
-            line += f"; batching off {cell(unbatched)}"
+        if batched is not None:
+            line += f"; batching on {cell(batched)}"
             if r.ceiling is not None:
-                line += f", batching off/ceiling {rfmt(ratio(unbatched, r.ceiling))}"
+                line += f", batching on/ceiling {rfmt(ratio(batched, r.ceiling))}"
         by_workload.setdefault(r.workload.name, []).append(line)
     return [f"{name}: " + "; ".join(parts) for name, parts in by_workload.items()] + out
 
@@ -719,10 +719,10 @@ def main(argv: list[str] | None = None) -> int:
                         if dask_version is None:
                             continue
                         env_ = dask_env
-                        if key == "dasktune_unbatched":
+                        if key == "dasktune_batched":
                             if not w.batched:
                                 continue
-                            env_ = {**dask_env, **UNBATCHED_ENV}
+                            env_ = {**dask_env, **BATCHED_ENV}
                         cmd = [sys.executable, "-m", "bench.workloads_dasktune", *to_argv(p)]
                     else:
                         if ray_python is None or key not in ray_variants:

@@ -7,44 +7,86 @@ through fsspec (local paths, ``s3://``, any fsspec URL).
 
 from __future__ import annotations
 
-from . import track
-from .durable_trainable import DurableTrainable
-from .error import TuneError
-from .function_runner import StatusReporter
-from .placement import TrialPlacement, get_gpu_ids, get_placement
-from .registry import register_trainable
-from .resources import Resources
-from .search import (
-    choice,
-    grid_search,
-    loguniform,
-    qrandint,
-    quniform,
-    randint,
-    randn,
-    sample_from,
-    uniform,
-)
-from .stoppers import Stopper
-from .track import checkpoint_dir
-from .trainable import Trainable
-from .tune import run
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it. Loaded on first use: every worker hosting a trial
+# and the scheduler (for dasktune's plugin) import this package, and only the driver needs
+# tune.run's machinery or pandas (ExperimentAnalysis).
+_EXPORTS = {
+    "DurableTrainable": "dasktune.durable_trainable",
+    "ExperimentAnalysis": "dasktune.analysis",
+    "Resources": "dasktune.resources",
+    "StatusReporter": "dasktune.function_runner",
+    "Stopper": "dasktune.stoppers",
+    "Trainable": "dasktune.trainable",
+    "TrialPlacement": "dasktune.placement",
+    "TuneError": "dasktune.error",
+    "checkpoint_dir": "dasktune.track",
+    "choice": "dasktune.search",
+    "get_gpu_ids": "dasktune.placement",
+    "get_placement": "dasktune.placement",
+    "grid_search": "dasktune.search",
+    "loguniform": "dasktune.search",
+    "qrandint": "dasktune.search",
+    "quniform": "dasktune.search",
+    "randint": "dasktune.search",
+    "randn": "dasktune.search",
+    "register_trainable": "dasktune.registry",
+    "run": "dasktune.tune",
+    "sample_from": "dasktune.search",
+    "uniform": "dasktune.search",
+}
+_SUBMODULES = {"track", "utils", "schedulers", "search", "integration", "function_runner"}
+
+if TYPE_CHECKING:
+    from . import track
+    from .analysis import ExperimentAnalysis
+    from .durable_trainable import DurableTrainable
+    from .error import TuneError
+    from .function_runner import StatusReporter
+    from .placement import TrialPlacement, get_gpu_ids, get_placement
+    from .registry import register_trainable
+    from .resources import Resources
+    from .search import (
+        choice,
+        grid_search,
+        loguniform,
+        qrandint,
+        quniform,
+        randint,
+        randn,
+        sample_from,
+        uniform,
+    )
+    from .stoppers import Stopper
+    from .track import checkpoint_dir
+    from .trainable import Trainable
+    from .tune import run
+
 
 def __getattr__(name: str) -> object:
-    # ExperimentAnalysis needs pandas; importing it lazily keeps `import dasktune` (and so the
-    # start of every worker that hosts a trial) light.
-    if name == "ExperimentAnalysis":
-        from .analysis import ExperimentAnalysis
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module 'dasktune' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return ExperimentAnalysis
-    raise AttributeError(f"module 'dasktune' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
 
 
 def report(**metrics: object) -> None:
     """Ray 1.x's ``tune.report``: same as ``tune.track.log``."""
+    from . import track
+
     track.log(**metrics)
 
 

@@ -16,14 +16,16 @@ import posixpath
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
-import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
 from dasktune.error import TuneError
 from dasktune.utils.dicts import flatten_dict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ExperimentAnalysis", "flatten_dict"]
 
@@ -67,6 +69,14 @@ def _parse_result_lines(data: bytes, where: str) -> list[dict[str, Any]]:
             raise TuneError(f"Corrupt result line {pos + 1} in {where}: {exc}") from exc
         results.append(obj)
     return results
+
+
+def _pandas() -> Any:
+    # pandas takes ~0.15 s to import: only runs that read results as dataframes pay for it,
+    # not every tune.run() that returns an ExperimentAnalysis.
+    import pandas
+
+    return pandas
 
 
 def _score(values: pd.Series, mode: str, scope: str) -> float:
@@ -238,7 +248,7 @@ class ExperimentAnalysis:
             configs[logdir] = config
             results[logdir] = trial_results
             # Built from the result list so that row labels are indices into it.
-            dataframes[logdir] = pd.DataFrame([flatten_dict(r) for r in trial_results])
+            dataframes[logdir] = _pandas().DataFrame([flatten_dict(r) for r in trial_results])
         self._configs, self._results, self._dataframes = configs, results, dataframes
 
     def _ensure_loaded(self) -> dict[str, pd.DataFrame]:
@@ -335,7 +345,7 @@ class ExperimentAnalysis:
                 continue
             reported = True
             column = df[metric]
-            values = pd.to_numeric(column, errors="coerce")
+            values = _pandas().to_numeric(column, errors="coerce")
             bad = column.notna() & values.isna()
             if bad.any():
                 raise ValueError(
@@ -413,7 +423,7 @@ class ExperimentAnalysis:
             row.update(configs[logdir])
             row["logdir"] = logdir
             rows.append(row)
-        return pd.DataFrame(rows)
+        return _pandas().DataFrame(rows)
 
     def get_best_logdir(
         self, metric: str | None = None, mode: str | None = None, scope: str = "all"

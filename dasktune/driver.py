@@ -145,6 +145,10 @@ class Driver:
         self._flushing: asyncio.Future[None] | None = None
         self._state_writing: asyncio.Future[None] | None = None
         self._remote = not storage.location.is_local
+        self._protection: asyncio.Future[str | None] | None = None
+        # Logs with rows still in this process's buffers; handed to the OS once per loop turn.
+        self._unsynced_logs: set[TrialLog] = set()
+        self._protection_checked = False
         self._batch_policy = controller.batch_policy(
             parse_timedelta(dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME))
         )
@@ -153,14 +157,10 @@ class Driver:
     async def run(self) -> None:
         """Run every trial to its end (or until a fatal error), then clean up."""
         self._wake = asyncio.Event()
-        problem = await self.backend.install_protection()
-        if problem:
-            warnings.warn(
-                "could not install dasktune's scheduler plugin that keeps adaptive scaling from "
-                f"closing workers with running trials ({problem}); install dasktune where the "
-                "scheduler runs, or do not use cluster.adapt() with this run.",
-                stacklevel=1,
-            )
+        # Registering the plugin makes the scheduler import dasktune (tens of ms on a fresh
+        # scheduler): trials start meanwhile, and busy workers are reported once it is in.
+        self._protection = asyncio.ensure_future(self.backend.install_protection())
+        self._protection.add_done_callback(lambda _: self._wake.set())
         try:
             await self._wait_for_workers()
             timers = _Timers(
@@ -254,7 +254,26 @@ class Driver:
                 task.cancel(msg=f"worker-lost:{addr}")
         self.backend.forget_worker(addr)
 
+    def _protection_ready(self) -> bool:
+        """Whether the scheduler plugin's registration has ended; warns once if it failed."""
+        protection = self._protection
+        if protection is None or not protection.done() or protection.cancelled():
+            return False
+        if not self._protection_checked:
+            self._protection_checked = True
+            problem = protection.result()
+            if problem:
+                warnings.warn(
+                    "could not install dasktune's scheduler plugin that keeps adaptive scaling "
+                    f"from closing workers with running trials ({problem}); install dasktune "
+                    "where the scheduler runs, or do not use cluster.adapt() with this run.",
+                    stacklevel=1,
+                )
+        return True
+
     async def _report_busy(self) -> None:
+        if not self._protection_ready():
+            return
         busy = self.ledger.busy_workers()
         if busy != self._reported_busy:
             self._reported_busy = busy
@@ -365,7 +384,16 @@ class Driver:
             restore = (trial.restore_path, self.config.storage_options)
         reuse = self.config.reuse_actors and host.loaded_class == cls_key
         how = await self.backend.call(
-            host, "start", cls_key, cls_bytes, trial.config, info, restore, reuse
+            host,
+            "start",
+            cls_key,
+            cls_bytes,
+            trial.config,
+            info,
+            restore,
+            reuse,
+            self._batch_policy,
+            self.config.reuse_actors,
         )
         host.classes.add(cls_key)
         host.loaded_class = cls_key
@@ -389,13 +417,12 @@ class Driver:
             if policy is None:
                 batch = Batch([await self.backend.call(host, "train")])
             else:
-                batch = await self.backend.call(
-                    host, "train_batch", policy, self.config.reuse_actors
-                )
+                batch = await self.backend.call(host, "train_batch")
             for result in batch.results:
                 decision = controller.on_result(trial, result)
                 if decision.log:
                     log.append(result)
+                    self._hand_to_os_soon(log)
                     self.progress.on_result(trial, result)
                 if decision.checkpoint:
                     await self._checkpoint(trial, host)
@@ -405,6 +432,18 @@ class Driver:
                 raise TrialCodeError(batch.error)
             if controller.stopping_all:
                 return None
+
+    def _hand_to_os_soon(self, log: TrialLog) -> None:
+        """Write the log's new rows out of this process at the end of this loop turn, so a
+        killed driver loses no logged result; rows logged in the same turn share the write."""
+        if not self._unsynced_logs:
+            asyncio.get_running_loop().call_soon(self._hand_logs_to_os)
+        self._unsynced_logs.add(log)
+
+    def _hand_logs_to_os(self) -> None:
+        logs, self._unsynced_logs = self._unsynced_logs, set()
+        for log in logs:
+            log.hand_to_os()
 
     def _checkpoint_timeout(self) -> float:
         return parse_timedelta(
@@ -617,6 +656,9 @@ class Driver:
                 )
         try:
             await asyncio.wait_for(self._write_state(), FINAL_WRITE_TIMEOUT_S)
+            if self._protection is not None:
+                await asyncio.wait({self._protection}, timeout=FINAL_WRITE_TIMEOUT_S)
+                self._protection_ready()
             await self.backend.report_busy(self.config.experiment_id, frozenset())
         finally:
             # Trainables kept for reuse_actors still get their _stop.

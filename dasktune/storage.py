@@ -168,6 +168,14 @@ class _AppendTarget:
         self._file.write(text)
         self._writes += 1
 
+    def hand_to_os(self) -> None:
+        """Move buffered lines into the local file (or the spool), where they outlive this
+        process. Cheap, and never waits for an upload in progress."""
+        try:
+            self._file.flush()
+        except ValueError:  # closed meanwhile: close() flushed everything
+            pass
+
     def flush(self) -> None:
         """Make what was written visible in storage."""
         with self._lock:
@@ -218,6 +226,11 @@ class TrialLog:
             csv.writer(buffer).writerow(self._columns)
         csv.writer(buffer).writerow([_csv_value(row.get(c)) for c in self._columns])
         self._csv_target.write(buffer.getvalue())
+
+    def hand_to_os(self) -> None:
+        """Move the logged rows out of this process's buffers (see ``_AppendTarget``)."""
+        self._json.hand_to_os()
+        self._csv_target.hand_to_os()
 
     def flush(self) -> None:
         """Make the logged rows visible in storage."""

@@ -117,25 +117,25 @@ def test_lock_step_is_the_default_policy():
 # -- the host, in this process ---------------------------------------------------------------
 
 
-def _host_run(config, *calls):
-    """Start StepRecorder in a TrialHost here and make ``calls`` ((method, args), ...)."""
+def _host_run(config, policy, calls=1):
+    """Start StepRecorder in a TrialHost here with ``policy``; make ``calls`` train_batch
+    calls. Returns the host and the replies of those calls."""
 
     async def go():
         host = TrialHost()
-        replies = [
-            await host.start("k", dumps_trainable(StepRecorder), config, TrialInfo(trial_id="h"))
-        ]
-        for method, args in calls:
-            replies.append(await getattr(host, method)(*args))
-        return host, replies
+        ok, how = await host.start(
+            "k", dumps_trainable(StepRecorder), config, TrialInfo(trial_id="h"), policy=policy
+        )
+        assert ok, how
+        return host, [await host.train_batch() for _ in range(calls)]
 
     return asyncio.run(go())
 
 
 def test_host_batches_fast_steps_and_stops_exactly_at_the_rule(tmp_path):
     policy = BatchPolicy(max_seconds=5.0, stop_criteria={"steps": 250})
-    host, replies = _host_run({"trace_dir": str(tmp_path)}, ("train_batch", (policy,)))
-    ok, batch = replies[1]
+    host, replies = _host_run({"trace_dir": str(tmp_path)}, policy)
+    ok, batch = replies[0]
     assert ok, batch
     assert [r["steps"] for r in batch.results] == list(range(1, 251))
     assert batch.error is None
@@ -145,42 +145,45 @@ def test_host_batches_fast_steps_and_stops_exactly_at_the_rule(tmp_path):
     assert (tmp_path / "h.steps").read_text() == "250"
 
 
-def test_host_ends_a_batch_at_checkpoint_steps_and_after_max_results(tmp_path):
+def test_host_ends_a_batch_at_checkpoint_steps_and_after_max_results():
     policy = BatchPolicy(max_seconds=5.0, checkpoint_freq=40, max_results=25)
-    _, replies = _host_run(
-        {}, ("train_batch", (policy,)), ("train_batch", (policy,)), ("train_batch", (policy,))
-    )
-    lengths = [len(batch.results) for ok, batch in replies[1:]]
+    _, replies = _host_run({}, policy, calls=3)
+    lengths = [len(batch.results) for ok, batch in replies]
     assert lengths == [25, 15, 25]  # 1-25, 26-40 (checkpoint due at 40), 41-65
-    assert all(batch.finished is None for _, batch in replies[1:])
+    assert all(batch.finished is None for _, batch in replies)
 
 
 def test_lock_step_host_ends_the_trial_in_the_call_of_its_last_result(tmp_path):
     policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 3})
-    host, replies = _host_run({"trace_dir": str(tmp_path)}, *[("train_batch", (policy,))] * 3)
-    batches = [batch for _, batch in replies[1:]]
+    host, replies = _host_run({"trace_dir": str(tmp_path)}, policy, calls=3)
+    batches = [batch for _, batch in replies]
     assert [[r["steps"] for r in b.results] for b in batches] == [[1], [2], [3]]
     assert [b.finished for b in batches] == [None, None, []]
     assert host._trainable is None and (tmp_path / "h.steps").read_text() == "3"
 
 
-def test_host_sends_slow_results_one_by_one(tmp_path):
-    policy = BatchPolicy(max_seconds=0.01)
-    _, replies = _host_run({"sleep": 0.02}, *[("train_batch", (policy,))] * 3)
-    assert [len(batch.results) for _, batch in replies[1:]] == [1, 1, 1]
+def test_host_sends_slow_results_one_by_one():
+    _, replies = _host_run({"sleep": 0.02}, BatchPolicy(max_seconds=0.01), calls=3)
+    assert [len(batch.results) for _, batch in replies] == [1, 1, 1]
 
 
-def test_host_returns_the_results_made_before_a_step_raised(tmp_path):
+def test_host_returns_the_results_made_before_a_step_raised():
     policy = BatchPolicy(max_seconds=5.0)
-    _, replies = _host_run({"fail_at": 30}, ("train_batch", (policy,)))
-    ok, batch = replies[1]
+    _, replies = _host_run({"fail_at": 30}, policy)
+    ok, batch = replies[0]
     assert ok
     assert [r["steps"] for r in batch.results] == list(range(1, 30))
     assert "ValueError: boom at step 30" in batch.error
     # A step that raises first is an ordinary failed call.
-    _, replies = _host_run({"fail_at": 1}, ("train_batch", (policy,)))
-    ok, text = replies[1]
+    _, replies = _host_run({"fail_at": 1}, policy)
+    ok, text = replies[0]
     assert not ok and "boom at step 1" in text
+
+
+def test_host_without_a_policy_refuses_train_batch():
+    _, replies = _host_run({}, None)
+    ok, text = replies[0]
+    assert not ok and "needs a policy" in text
 
 
 # -- end to end on a real cluster ------------------------------------------------------------

@@ -72,6 +72,9 @@ class TrialHost:
         # Checkpoint uploads run here, in order, while the trial goes on training.
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="dasktune-upload")
         self._uploads: list[concurrent.futures.Future[tuple[str, int]]] = []
+        # Set by start() for the trial being hosted.
+        self._policy: BatchPolicy | None = None
+        self._keep_for_reuse = False
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Reply:
         loop = asyncio.get_running_loop()
@@ -96,10 +99,15 @@ class TrialHost:
         info: TrialInfo,
         restore: tuple[str, dict[str, Any]] | bytes | None = None,
         reuse: bool = False,
+        policy: BatchPolicy | None = None,
+        keep_for_reuse: bool = False,
     ) -> Reply:
         """Build the trial's Trainable (or reset the current one) and restore its checkpoint.
 
-        ``restore`` is ``(checkpoint_url, storage_options)`` or checkpoint bytes. Returns
+        ``restore`` is ``(checkpoint_url, storage_options)`` or checkpoint bytes. ``policy`` is
+        what :meth:`train_batch` follows for this trial (sent once here, not with every call).
+        ``reuse`` resets a loaded trainable of the same class instead of building a new one;
+        ``keep_for_reuse`` keeps it, not stopped, when a batch ends the trial. Returns
         ``(True, "reset"|"new")``.
         """
         if self._trial_id is not None:
@@ -109,6 +117,8 @@ class TrialHost:
             info, gpu_ids=_gpus.allocate(info.trial_id, gpu_amount, _declared_gpus())
         )
         self._trial_id = info.trial_id
+        self._policy = policy
+        self._keep_for_reuse = keep_for_reuse
 
         def build() -> str:
             trial_info.set_current(info)
@@ -153,8 +163,9 @@ class TrialHost:
         """One ``train()`` of the hosted Trainable: ``(True, result)``."""
         return await self._run(lambda: self._require().train())
 
-    async def train_batch(self, policy: BatchPolicy, keep_for_reuse: bool = False) -> Reply:
-        """Train until the driver must see a result (see :mod:`dasktune.result_batching`).
+    async def train_batch(self) -> Reply:
+        """Train until the driver must see a result, following the policy given to
+        :meth:`start` (see :mod:`dasktune.result_batching`).
 
         When the batch ends on a result that ends the trial with no checkpoint to take and no
         upload running, the trainable is stopped here too (as :meth:`finish`), saving the
@@ -162,6 +173,10 @@ class TrialHost:
         A step that raises after some results ends the batch; those results still come back
         with the traceback, so nothing the trial reported is lost.
         """
+
+        policy = self._policy
+        if policy is None:
+            return False, "train_batch() needs a policy: pass one to start()"
 
         def batch() -> Batch:
             trainable = self._require()
@@ -182,7 +197,7 @@ class TrialHost:
             # Uploads still running leave the ending to the driver's finish call, which waits
             # for them under the checkpoint timeout.
             if policy.finishes(results[-1]) and all(u.done() for u in self._uploads):
-                return Batch(results, finished=self._finish(keep_for_reuse))
+                return Batch(results, finished=self._finish(self._keep_for_reuse))
             return Batch(results)
 
         return await self._run(batch)
