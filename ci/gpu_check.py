@@ -21,10 +21,14 @@ import sys
 import tempfile
 import time
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script from a checkout: import this dasktune
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, _ROOT)
+sys.path.insert(0, os.path.join(_ROOT, "tests"))
 
-import dasktune as tune
+from helpers import max_overlap  # noqa: E402 - the test suite's interval overlap
+
+import dasktune as tune  # noqa: E402
 
 # GPU_CHECK_CPU=1 rehearses the script on a machine without a GPU (tensors on the CPU).
 CPU_DRY_RUN = os.environ.get("GPU_CHECK_CPU") == "1"
@@ -56,16 +60,6 @@ def gpu_trial(config: dict) -> None:
             allocated_mib=0 if CPU_DRY_RUN else torch.cuda.memory_allocated(device) / 2**20,
         )
         time.sleep(config["sleep"])
-
-
-def max_overlap(spans: list[tuple[float, float]]) -> int:
-    """Most spans that were open at one moment."""
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 def run_phase(client, gpu: float, trials: int, limit: int) -> dict:

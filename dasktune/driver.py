@@ -427,6 +427,8 @@ class Driver:
                 if decision.checkpoint:
                     await self._checkpoint(trial, host)
                 if decision.stop:
+                    if batch.error is not None:  # ending the trial on the worker failed
+                        raise TrialCodeError(batch.error)
                     return batch.finished
             if batch.error is not None:
                 raise TrialCodeError(batch.error)

@@ -180,6 +180,14 @@ def test_host_returns_the_results_made_before_a_step_raised():
     assert not ok and "boom at step 1" in text
 
 
+def test_host_returns_the_last_results_when_ending_the_trial_fails():
+    policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 1})
+    host, replies = _host_run({"cleanup_raises": True}, policy)
+    ok, batch = replies[0]
+    assert ok and [r["steps"] for r in batch.results] == [1]
+    assert "RuntimeError: cleanup failed" in batch.error and batch.finished is None
+
+
 def test_host_without_a_policy_refuses_train_batch():
     _, replies = _host_run({}, None)
     ok, text = replies[0]
@@ -264,6 +272,21 @@ def test_failure_inside_a_batch_keeps_the_earlier_results(client, tmp_path):
     assert trial.status == "ERROR"
     assert [r["steps"] for r in read_rows(trial.logdir)] == list(range(1, 40))
     assert "boom at step 40" in trial.error_msg
+
+
+def test_failing_cleanup_keeps_the_last_result_and_fails_the_trial(client, tmp_path):
+    analysis = tune.run(
+        StepRecorder,
+        config={"cleanup_raises": True},
+        stop={"training_iteration": 5},
+        local_dir=str(tmp_path),
+        verbose=0,
+        raise_on_failed_trial=False,
+        client=client,
+    )
+    (trial,) = analysis.trials
+    assert [r["steps"] for r in read_rows(trial.logdir)] == [1, 2, 3, 4, 5]
+    assert trial.status == "ERROR" and "cleanup failed" in trial.error_msg
 
 
 def test_lock_step_run_gives_the_same_rows_and_steps(client, tmp_path):

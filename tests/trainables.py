@@ -293,7 +293,8 @@ class DurableCounter(tune.DurableTrainable, FileCounter):
 class StepRecorder(tune.Trainable):
     """Counts the steps it really ran: its cleanup writes the count to
     ``config['trace_dir']/<trial_id>.steps``; its checkpoints hold the count at save time.
-    Raises at step ``config['fail_at']`` if set; sleeps ``config['sleep']`` per step."""
+    Raises at step ``config['fail_at']`` if set, and in cleanup if ``config['cleanup_raises']``;
+    sleeps ``config['sleep']`` per step."""
 
     def setup(self, config):
         self.steps = 0
@@ -321,6 +322,8 @@ class StepRecorder(tune.Trainable):
         if trace_dir:
             with open(os.path.join(trace_dir, f"{self.trial_id}.steps"), "w") as f:
                 f.write(str(self.steps))
+        if self.config.get("cleanup_raises"):
+            raise RuntimeError("cleanup failed")
 
 
 def step_recording_function(config):

@@ -169,9 +169,9 @@ class TrialHost:
 
         When the batch ends on a result that ends the trial with no checkpoint to take and no
         upload running, the trainable is stopped here too (as :meth:`finish`), saving the
-        driver a round trip.
-        A step that raises after some results ends the batch; those results still come back
-        with the traceback, so nothing the trial reported is lost.
+        driver a round trip. A step (or that ending) that raises after some results ends the
+        batch; those results still come back with the traceback, so nothing the trial
+        reported is lost.
         """
 
         policy = self._policy
@@ -197,7 +197,10 @@ class TrialHost:
             # Uploads still running leave the ending to the driver's finish call, which waits
             # for them under the checkpoint timeout.
             if policy.finishes(results[-1]) and all(u.done() for u in self._uploads):
-                return Batch(results, finished=self._finish(self._keep_for_reuse))
+                try:
+                    return Batch(results, finished=self._finish(self._keep_for_reuse))
+                except Exception:  # the results stand; the driver fails the trial after them
+                    return Batch(results, error=traceback.format_exc())
             return Batch(results)
 
         return await self._run(batch)
@@ -211,12 +214,14 @@ class TrialHost:
     def _finish(self, keep_for_reuse: bool) -> list[tuple[str, int]]:
         committed = self._collect_uploads(wait=True)
         trainable = self._trainable
-        if trainable is not None and not keep_for_reuse:
-            self._trainable = None
-            trainable.stop()
-        if self._trial_id is not None:
-            _gpus.release(self._trial_id)
-            self._trial_id = None
+        try:
+            if trainable is not None and not keep_for_reuse:
+                self._trainable = None
+                trainable.stop()
+        finally:
+            if self._trial_id is not None:
+                _gpus.release(self._trial_id)
+                self._trial_id = None
         return committed
 
     async def save(
