@@ -7,6 +7,10 @@ asyncio loop that keeps exactly one no-op call in flight per actor, refilled wit
 ``asyncio.wait(..., return_when=FIRST_COMPLETED)`` (``distributed.as_completed`` does not
 accept actor futures). The figure is calls/s over ``seconds`` after a short warm-up.
 
+With ``--step-s`` each call sleeps that long in a thread the actor owns (as a trial's step
+does in dasktune's host), which gives the raw-Dask floor for a sleep-based shape such as Ray's
+release throughput test: ``over_minimum`` is the wall time per call over the sleep alone.
+
 ``python -m bench.ceiling --seconds 5`` starts the cluster itself (see
 :mod:`bench.cluster`) and prints one JSON line.
 """
@@ -38,13 +42,33 @@ class NoopActor:
         return self.n
 
 
-async def _measure(address: str, actors: int, seconds: float, warmup_s: float) -> dict[str, Any]:
+class SleepingActor:
+    """An actor whose call sleeps ``step_s`` in a thread of its own, like a trial's step."""
+
+    def __init__(self, step_s: float) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.step_s = step_s
+        self.n = 0
+        self._thread = ThreadPoolExecutor(1)
+
+    async def step(self) -> int:
+        """Sleep one step in the actor's thread; return the count."""
+        await asyncio.get_running_loop().run_in_executor(self._thread, time.sleep, self.step_s)
+        self.n += 1
+        return self.n
+
+
+async def _measure(
+    address: str, actors: int, seconds: float, warmup_s: float, step_s: float = 0.0
+) -> dict[str, Any]:
     from distributed import Client
 
     async with Client(address, asynchronous=True, direct_to_workers=True) as client:
         workers = sorted(await client.run(os.getpid))  # {worker address: pid}
+        make = (lambda: SleepingActor(step_s)) if step_s else NoopActor
         futures = [
-            client.submit(NoopActor, actor=True, workers=[workers[i % len(workers)]], pure=False)
+            client.submit(make, actor=True, workers=[workers[i % len(workers)]], pure=False)
             for i in range(actors)
         ]
         handles = [await f for f in futures]
@@ -76,6 +100,8 @@ async def _measure(address: str, actors: int, seconds: float, warmup_s: float) -
             "calls": calls,
             "wall_s": round(elapsed, 4),
             "calls_per_s": round(calls / elapsed, 1),
+            "step_s": step_s,
+            "over_minimum": round(actors * elapsed / (calls * step_s), 4) if step_s else None,
             "cpu_s": round(driver_cpu, 4),
             "workers": len(workers),
             "actors": actors,
@@ -83,10 +109,10 @@ async def _measure(address: str, actors: int, seconds: float, warmup_s: float) -
 
 
 def measure_ceiling(
-    address: str, actors: int = 8, seconds: float = 5.0, warmup_s: float = 1.0
+    address: str, actors: int = 8, seconds: float = 5.0, warmup_s: float = 1.0, step_s: float = 0.0
 ) -> dict[str, Any]:
-    """Measure no-op actor calls/s against the cluster at ``address``."""
-    return asyncio.run(_measure(address, actors, seconds, warmup_s))
+    """Measure actor calls/s (no-op, or sleeping ``step_s``) against the cluster at ``address``."""
+    return asyncio.run(_measure(address, actors, seconds, warmup_s, step_s))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--actors", type=int, default=8)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--warmup-s", type=float, default=1.0)
+    p.add_argument("--step-s", type=float, default=0.0, help="sleep per call (0: no-op)")
     p.add_argument("--slots", type=int, default=16)
     p.add_argument("--dask-workers", type=int, default=2)
     a = p.parse_args(argv)
     with dask_cluster(slots=a.slots, n_workers=a.dask_workers) as address:
-        record = measure_ceiling(address, a.actors, a.seconds, a.warmup_s)
+        record = measure_ceiling(address, a.actors, a.seconds, a.warmup_s, a.step_s)
     record.update(
         {
             RECORD_KEY: 1,

@@ -89,6 +89,7 @@ OVER_MIN = Metric("wall ÷ theoretical minimum", _over_minimum, False)
 DRIVER_CPU = Metric("driver CPU ms per result", _cpu_ms_per_result, False)
 DRIVER_RSS = Metric("driver peak RSS MiB", lambda r: r.get("maxrss_mb"), False)
 CEILING = Metric("calls/s", lambda r: r.get("calls_per_s"), True)
+FLOOR = Metric("wall ÷ theoretical minimum", lambda r: r.get("over_minimum"), False)
 
 
 # ------------------------------------------------------------------------- workloads
@@ -107,6 +108,8 @@ class Workload:
     # Results come many per trial, so dasktune's opt-in result batching applies: dasktune also
     # runs with it on (default: lock-step, one round trip per result like the ceiling's calls).
     batched: bool = False
+    # A sleep-based shape compared (wall ÷ minimum) with raw Dask actors sleeping as long.
+    vs_floor: bool = False
 
     def params(self, quick: bool) -> Params:
         """The size to run."""
@@ -176,6 +179,7 @@ WORKLOADS: tuple[Workload, ...] = (
         replace(_REL_TPUT, results=100),
         (OVER_MIN, THROUGHPUT),
         batched=True,
+        vs_floor=True,
     ),
     Workload(
         "release_durable",
@@ -195,6 +199,8 @@ BATCHED_ENV = {"DASK_DASKTUNE__RESULT_BATCH_TIME": "100ms"}
 
 CEILING_NAME = "ceiling"
 CEILING_SECONDS = {False: 10.0, True: 2.0}
+# Raw Dask actors that sleep like release_throughput's steps: the floor for lock-step there.
+FLOOR_NAME = "ceiling_release_throughput"
 
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("dasktune", "dasktune"),
@@ -461,6 +467,11 @@ def build_rows(
     ceiling = (
         Summary.of(records.get((CEILING_NAME, "ceiling"), []), CEILING) if with_ceiling else None
     )
+    floor = (
+        Summary.of(records[(FLOOR_NAME, "ceiling")], FLOOR)
+        if (FLOOR_NAME, "ceiling") in records
+        else None
+    )
     rows: list[Row] = []
     for w in selected:
         p = w.params(quick)
@@ -473,6 +484,8 @@ def build_rows(
                     usable = dask_ok and w.batched
                 cols[key] = Summary.of(records.get((w.name, key), []), m) if usable else None
             vs = ceiling if (w.vs_ceiling and m is THROUGHPUT) else None
+            if w.vs_floor and m is OVER_MIN:
+                vs = floor
             rows.append(Row(w, m, size, cols, vs))
     if ceiling is not None:
         secs = CEILING_SECONDS[quick]
@@ -572,6 +585,12 @@ def render_report(
         parts.append(
             f"- `{CEILING_NAME}`: raw Dask actor loop, same cluster shape, one no-op call "
             "in flight per actor"
+        )
+    if any(w.vs_floor for w in selected):
+        parts.append(
+            f"- `{FLOOR_NAME}` (the Dask ceiling column of `release_throughput`): the same raw "
+            "loop with one actor per trial, each call sleeping one step in the actor's own "
+            "thread: what lock-step costs on raw Dask"
         )
     failures = []
     for r in rows:
@@ -710,6 +729,22 @@ def main(argv: list[str] | None = None) -> int:
                 rec = run_process(cmd, dask_env, 300)
                 records.setdefault((CEILING_NAME, "ceiling"), []).append(rec)
                 _log(f"ceiling rep {rep}/{reps}: {_summary_line(rec, None)}")
+            for w in (w for w in selected if w.vs_floor):
+                p = shape(w.params(args.quick))
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "bench.ceiling",
+                    f"--actors={min(p.trials, p.slots)}",
+                    f"--step-s={p.interval_s}",
+                    f"--seconds={CEILING_SECONDS[args.quick]}",
+                    f"--slots={args.slots}",
+                    f"--dask-workers={args.dask_workers}",
+                ]
+                rec = run_process(cmd, dask_env, 300)
+                records.setdefault((FLOOR_NAME, "ceiling"), []).append(rec)
+                over = fmt(FLOOR.value(rec)) if "error" not in rec else rec["error"]
+                _log(f"{FLOOR_NAME} rep {rep}/{reps}: {over} wall ÷ minimum")
             for w in selected:
                 p = shape(w.params(args.quick))
                 if p.kind == "release_durable":
