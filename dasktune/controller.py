@@ -147,21 +147,20 @@ class Controller:
         limit = self.max_concurrent_trials
         return limit is not None and self._num_running >= limit
 
-    def batch_policy(self, max_seconds: float) -> BatchPolicy | None:
-        """The rules a host may apply itself, or None when some decision needs the driver after
-        every result (a scheduler, a stop function or Stopper). ``max_seconds`` <= 0 gives a
-        lock-step policy (one result per call)."""
-        if type(self.scheduler) is not FIFOScheduler:
-            return None
+    def batch_policy(self, max_seconds: float) -> BatchPolicy:
+        """The rules a host applies itself: batches of up to ``max_seconds`` when every
+        per-result decision can be made on the worker, else (or when ``max_seconds`` <= 0)
+        lock-step, one result per call. Without the stop rule (a scheduler, a stop function or
+        a Stopper decides on the driver), the host still recognises ``done`` results."""
+        batchable = max_seconds > 0 and type(self.scheduler) is FIFOScheduler
+        criteria: dict[str, Any] = {}
         if type(self.stopper) is DictStopper:
             criteria = self.stopper.criteria
-        elif type(self.stopper) is NoopStopper:
-            criteria = {}
-        else:
-            return None
+        elif type(self.stopper) is not NoopStopper:
+            batchable = False
         return BatchPolicy(
-            max_seconds=max(max_seconds, 0.0),
-            max_results=MAX_RESULTS_PER_BATCH if max_seconds > 0 else 1,
+            max_seconds=max_seconds if batchable else 0.0,
+            max_results=MAX_RESULTS_PER_BATCH if batchable else 1,
             stop_criteria=criteria,
             checkpoint_freq=self.checkpoint_policy.freq,
             checkpoint_at_end=self.checkpoint_policy.at_end,

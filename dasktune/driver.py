@@ -412,12 +412,8 @@ class Driver:
         """Train until a stop; return the checkpoints committed as the host ended the trial
         itself (see ``TrialHost.train_batch``), or None when the trainable still runs there."""
         controller = self.controller
-        policy = self._batch_policy
         while True:
-            if policy is None:
-                batch = Batch([await self.backend.call(host, "train")])
-            else:
-                batch = await self.backend.call(host, "train_batch")
+            batch: Batch = await self.backend.call(host, "train_batch")
             for result in batch.results:
                 decision = controller.on_result(trial, result)
                 if decision.log:
@@ -533,7 +529,7 @@ class Driver:
         """End a trial that stopped normally: commit its uploads and stop its trainable, in
         one call."""
         timeout = self._checkpoint_timeout()
-        finish = self.backend.call(host, "finish", self.config.reuse_actors)
+        finish = self.backend.call(host, "finish")
         try:
             return await asyncio.wait_for(finish, timeout)
         except asyncio.TimeoutError:

@@ -98,15 +98,37 @@ class _Never(Stopper):
 
 
 @pytest.mark.parametrize(
-    "controller",
+    "controller, criteria",
     [
-        pytest.param(_controller(lambda trial_id, result: False), id="stop-function"),
-        pytest.param(_controller(_Never()), id="stopper-object"),
-        pytest.param(_controller(None, scheduler=_CustomScheduler()), id="scheduler"),
+        pytest.param(_controller(lambda trial_id, result: False), {}, id="stop-function"),
+        pytest.param(_controller(_Never()), {}, id="stopper-object"),
+        pytest.param(
+            _controller({"metric": 5}, scheduler=_CustomScheduler()),
+            {"metric": 5},
+            id="scheduler",
+        ),
     ],
 )
-def test_no_batching_when_a_decision_needs_the_driver(controller):
-    assert controller.batch_policy(0.1) is None
+def test_lock_step_when_a_decision_needs_the_driver(controller, criteria):
+    policy = controller.batch_policy(0.1)
+    assert policy.max_results == 1 and policy.stop_criteria == criteria
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_lock_step_host_never_ends_a_trial_the_driver_keeps(seed):
+    """With a stop rule only the driver knows, the host ends a trial only on ``done``."""
+    rng = random.Random(seed)
+    stop = rng.choice([lambda trial_id, result: result["metric"] > 60, _Never()])
+    controller = _controller(stop, freq=rng.choice([0, 3]), scheduler=_CustomScheduler())
+    policy = controller.batch_policy(0.1)
+    trial = _running_trial(controller)
+    for i in range(1, 80):
+        result = {R.TRAINING_ITERATION: i, "metric": rng.randint(0, 70), R.DONE: i == 79}
+        decision = controller.on_result(trial, result)
+        if policy.finishes(result):
+            assert decision.stop and not decision.checkpoint
+        if decision.stop:
+            break
 
 
 def test_lock_step_is_the_default_policy():
@@ -188,10 +210,9 @@ def test_host_returns_the_last_results_when_ending_the_trial_fails():
     assert "RuntimeError: cleanup failed" in batch.error and batch.finished is None
 
 
-def test_host_without_a_policy_refuses_train_batch():
-    _, replies = _host_run({}, None)
-    ok, text = replies[0]
-    assert not ok and "needs a policy" in text
+def test_host_without_a_policy_trains_lock_step():
+    _, replies = _host_run({}, None, calls=2)
+    assert [[r["steps"] for r in batch.results] for _, batch in replies] == [[1], [2]]
 
 
 # -- end to end on a real cluster ------------------------------------------------------------

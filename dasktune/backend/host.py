@@ -174,9 +174,7 @@ class TrialHost:
         reported is lost.
         """
 
-        policy = self._policy
-        if policy is None:
-            return False, "train_batch() needs a policy: pass one to start()"
+        policy = self._policy or BatchPolicy(max_seconds=0, max_results=1)
 
         def batch() -> Batch:
             trainable = self._require()
@@ -205,11 +203,11 @@ class TrialHost:
 
         return await self._run(batch)
 
-    async def finish(self, keep_for_reuse: bool = False) -> Reply:
-        """End the trial: wait for its uploads, then stop the trainable (unless kept for
-        reuse). ``(True, committed)`` as for ``flush_checkpoints``; when an upload failed, the
-        error comes back and the trainable is left for the driver to stop."""
-        return await self._run(lambda: self._finish(keep_for_reuse))
+    async def finish(self) -> Reply:
+        """End the trial: wait for its uploads, then stop the trainable (unless :meth:`start`
+        said to keep it for reuse). ``(True, committed)`` as for ``flush_checkpoints``; when an
+        upload failed, the error comes back and the trainable is left for the driver to stop."""
+        return await self._run(lambda: self._finish(self._keep_for_reuse))
 
     def _finish(self, keep_for_reuse: bool) -> list[tuple[str, int]]:
         committed = self._collect_uploads(wait=True)
