@@ -71,10 +71,15 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
     else:
-        raise AttributeError(f"module 'dasktune' has no attribute {name!r}")
+        # Any submodule (tune.analysis, tune.schedulers, ...) as an attribute, as when this
+        # package imported them all eagerly.
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'dasktune' has no attribute {name!r}") from None
     globals()[name] = value  # later lookups skip this function
     return value
 
