@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import os
@@ -9,6 +10,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,15 +49,26 @@ class StatusReporter:
         self._resume = threading.Semaphore(0)
         self._stopped = False
         self._trainable = trainable
+        # Set while an event loop awaits the next report (FunctionRunner.train_async).
+        self._notify: Callable[[], None] | None = None
 
     def __call__(self, **metrics: Any) -> None:
         """Report one result (keyword arguments are the metrics) and wait for the next turn."""
         if self._stopped:
             raise TrialStopped()
-        self._results.put(("result", metrics))
+        self._hand_over(("result", metrics))
         self._resume.acquire()
         if self._stopped:
             raise TrialStopped()
+
+    def _hand_over(self, item: tuple[str, Any]) -> None:
+        self._results.put(item)
+        notify = self._notify
+        if notify is not None:
+            try:
+                notify()
+            except RuntimeError:  # the waiting loop closed (worker shutting down)
+                pass
 
     @property
     def logdir(self) -> str:
@@ -116,13 +129,39 @@ class FunctionRunner(Trainable):
         except TrialStopped:
             return
         except BaseException:
-            self._reporter._results.put(("error", traceback.format_exc()))
+            self._reporter._hand_over(("error", traceback.format_exc()))
             return
         finally:
             session.unbind(self._reporter)
-        self._reporter._results.put(("returned", None))
+        self._reporter._hand_over(("returned", None))
 
     def _train(self) -> dict[str, Any]:
+        self._continue_function()
+        return self._take_report(self._reporter._results.get())
+
+    async def train_async(self) -> dict[str, Any]:
+        """``train()`` awaited on an event loop: the function's thread hands its next report
+        straight to the loop, so no other thread waits for it (one thread hop less per
+        result, for hosts that run trials from an event loop)."""
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+        reporter = self._reporter
+        reporter._notify = lambda: loop.call_soon_threadsafe(arrived.set)
+        start = time.time()
+        try:
+            self._continue_function()
+            while True:
+                try:
+                    item = reporter._results.get_nowait()
+                    break
+                except queue.Empty:
+                    await arrived.wait()
+                    arrived.clear()
+        finally:
+            reporter._notify = None
+        return self._complete_result(dict(self._take_report(item)), start)
+
+    def _continue_function(self) -> None:
         if self._thread is None:
             # Started with a copy of this thread's context (Dask's current worker among it).
             context = contextvars.copy_context()
@@ -135,7 +174,9 @@ class FunctionRunner(Trainable):
             self._thread.start()
         else:
             self._reporter._resume.release()
-        kind, payload = self._reporter._results.get()
+
+    def _take_report(self, item: tuple[str, Any]) -> dict[str, Any]:
+        kind, payload = item
         if kind == "result":
             self._last_metrics = dict(payload)
             return payload

@@ -16,6 +16,7 @@ import dasktune as tune
 from dasktune import result as R
 from dasktune.backend.host import TrialHost
 from dasktune.controller import CheckpointPolicy, Controller
+from dasktune.function_trainable import wrap_function
 from dasktune.resources import Resources
 from dasktune.result_batching import BatchPolicy
 from dasktune.schedulers import FIFOScheduler, TrialScheduler
@@ -208,6 +209,50 @@ def test_host_returns_the_last_results_when_ending_the_trial_fails():
     ok, batch = replies[0]
     assert ok and [r["steps"] for r in batch.results] == [1]
     assert "RuntimeError: cleanup failed" in batch.error and batch.finished is None
+
+
+def _function_host_run(fn, config, calls):
+    async def go():
+        host = TrialHost()
+        cls = wrap_function(fn)
+        policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 3})
+        ok, how = await host.start(
+            "f", dumps_trainable(cls), config, TrialInfo(trial_id="fh"), policy=policy
+        )
+        assert ok, how
+        return host, [await host.train_batch() for _ in range(calls)]
+
+    return asyncio.run(go())
+
+
+def test_lock_step_function_reports_reach_the_loop_directly(tmp_path):
+    host, replies = _function_host_run(step_recording_function, {"trace_dir": str(tmp_path)}, 3)
+    batches = [batch for _, batch in replies]
+    assert [[r["steps"] for r in b.results] for b in batches] == [[1], [2], [3]]
+    assert [b.results[0]["training_iteration"] for b in batches] == [1, 2, 3]
+    # The third report meets the stop rule: the function's thread was stopped in that call.
+    assert batches[2].finished == [] and host._trainable is None
+    assert (tmp_path / "fh.steps").read_text() == "3"
+
+
+def _raises_at_second_report(config):
+    tune.track.log(steps=1)
+    raise ValueError("function broke")
+
+
+def _returns_after_one_report(config):
+    tune.track.log(steps=1)
+
+
+def test_lock_step_function_errors_and_returns():
+    _, replies = _function_host_run(_raises_at_second_report, {}, 2)
+    assert replies[0][0] and replies[0][1].results[0]["steps"] == 1
+    ok, text = replies[1]
+    assert not ok and "ValueError: function broke" in text
+    host, replies = _function_host_run(_returns_after_one_report, {}, 2)
+    closing = replies[1][1]
+    assert closing.results[0][R.RESULT_DUPLICATE] and closing.results[0][R.DONE]
+    assert closing.finished == [] and host._trainable is None
 
 
 def test_host_without_a_policy_trains_lock_step():

@@ -175,6 +175,16 @@ class TrialHost:
         """
 
         policy = self._policy or BatchPolicy(max_seconds=0, max_results=1)
+        train_async = getattr(self._trainable, "train_async", None)
+        if policy.max_results == 1 and train_async is not None:
+            # A function trainable's thread hands its report to this loop directly.
+            try:
+                result = await train_async()
+            except Exception:
+                return False, traceback.format_exc()
+            if not self._may_finish(policy, result):
+                return True, Batch([result])
+            return await self._run(lambda: self._ending_batch([result]))
 
         def batch() -> Batch:
             trainable = self._require()
@@ -192,16 +202,23 @@ class TrialHost:
                     break
                 if len(results) >= policy.max_results or time.monotonic() >= deadline:
                     return Batch(results)
-            # Uploads still running leave the ending to the driver's finish call, which waits
-            # for them under the checkpoint timeout.
-            if policy.finishes(results[-1]) and all(u.done() for u in self._uploads):
-                try:
-                    return Batch(results, finished=self._finish(self._keep_for_reuse))
-                except Exception:  # the results stand; the driver fails the trial after them
-                    return Batch(results, error=traceback.format_exc())
+            if self._may_finish(policy, results[-1]):
+                return self._ending_batch(results)
             return Batch(results)
 
         return await self._run(batch)
+
+    def _may_finish(self, policy: BatchPolicy, last: dict[str, Any]) -> bool:
+        # Uploads still running leave the ending to the driver's finish call, which waits for
+        # them under the checkpoint timeout.
+        return policy.finishes(last) and all(u.done() for u in self._uploads)
+
+    def _ending_batch(self, results: list[dict[str, Any]]) -> Batch:
+        """The batch of a trial's last results, the trial ended here (in the trial's thread)."""
+        try:
+            return Batch(results, finished=self._finish(self._keep_for_reuse))
+        except Exception:  # the results stand; the driver fails the trial after them
+            return Batch(results, error=traceback.format_exc())
 
     async def finish(self) -> Reply:
         """End the trial: wait for its uploads, then stop the trainable (unless :meth:`start`
