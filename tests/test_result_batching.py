@@ -140,14 +140,15 @@ def test_lock_step_is_the_default_policy():
 # -- the host, in this process ---------------------------------------------------------------
 
 
-def _host_run(config, policy, calls=1):
-    """Start StepRecorder in a TrialHost here with ``policy``; make ``calls`` train_batch
-    calls. Returns the host and the replies of those calls."""
+def _host_run(config, policy, calls=1, trainable=StepRecorder):
+    """Start ``trainable`` (a class, or a function to wrap) in a TrialHost here with ``policy``;
+    make ``calls`` train_batch calls. Returns the host and the replies of those calls."""
+    cls = trainable if isinstance(trainable, type) else wrap_function(trainable)
 
     async def go():
         host = TrialHost()
         ok, how = await host.start(
-            "k", dumps_trainable(StepRecorder), config, TrialInfo(trial_id="h"), policy=policy
+            "k", dumps_trainable(cls), config, TrialInfo(trial_id="h"), policy=policy
         )
         assert ok, how
         return host, [await host.train_batch() for _ in range(calls)]
@@ -212,17 +213,8 @@ def test_host_returns_the_last_results_when_ending_the_trial_fails():
 
 
 def _function_host_run(fn, config, calls):
-    async def go():
-        host = TrialHost()
-        cls = wrap_function(fn)
-        policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 3})
-        ok, how = await host.start(
-            "f", dumps_trainable(cls), config, TrialInfo(trial_id="fh"), policy=policy
-        )
-        assert ok, how
-        return host, [await host.train_batch() for _ in range(calls)]
-
-    return asyncio.run(go())
+    policy = BatchPolicy(max_seconds=0, max_results=1, stop_criteria={"steps": 3})
+    return _host_run(config, policy, calls, trainable=fn)
 
 
 def test_lock_step_function_reports_reach_the_loop_directly(tmp_path):
@@ -232,7 +224,7 @@ def test_lock_step_function_reports_reach_the_loop_directly(tmp_path):
     assert [b.results[0]["training_iteration"] for b in batches] == [1, 2, 3]
     # The third report meets the stop rule: the function's thread was stopped in that call.
     assert batches[2].finished == [] and host._trainable is None
-    assert (tmp_path / "fh.steps").read_text() == "3"
+    assert (tmp_path / "h.steps").read_text() == "3"
 
 
 def _raises_at_second_report(config):
