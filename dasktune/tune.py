@@ -80,7 +80,7 @@ def run(
     restore: str | None = None,
     search_alg: Any = None,
     scheduler: TrialScheduler | None = None,
-    verbose: int = 1,
+    verbose: int | bool = 1,
     resume: bool | str = False,
     reuse_actors: bool = False,
     raise_on_failed_trial: bool = True,
@@ -108,6 +108,7 @@ def run(
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
     """
     _check_ray_only_args(ray_only_args)
+    verbose = _verbosity(verbose)
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
     _check_arguments(
@@ -167,7 +168,12 @@ def run(
     for trial in trials:
         controller.add_trial(trial)
     progress = ProgressReporter(verbose)
-    connection = connect(client=client, address=address)
+    connection = connect(
+        client=client,
+        address=address,
+        trial_requests={t.resources for t in trials},
+        max_trials_at_once=max_concurrent_trials,
+    )
     try:
         storage = ExperimentStorage(location)
         driver = Driver(
@@ -418,6 +424,13 @@ def _resolve_trainable(run_or_experiment: Any) -> tuple[type[Trainable], str]:
         return get_trainable_cls(run_or_experiment), run_or_experiment
     cls = to_trainable_class(run_or_experiment)
     return cls, trainable_name_of(run_or_experiment)
+
+
+def _verbosity(verbose: Any) -> Any:
+    """Ray's bools for ``verbose``: False is 0 (silent), True the default level (1)."""
+    if isinstance(verbose, bool):
+        return int(verbose)
+    return verbose
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -19,20 +19,19 @@ def trainable(config):
         tune.track.log(mean_loss=loss, step=step)
 
 
-if __name__ == "__main__":
-    analysis = tune.run(
-        trainable,
-        name="function_api_example",
-        stop={"training_iteration": 20},
-        config={
-            "lr": tune.loguniform(1e-3, 1e-1),
-            "momentum": tune.grid_search([0.0, 0.5, 0.9]),
-        },
-        num_samples=2,
-    )
-    print("best config:", analysis.get_best_config(metric="mean_loss", mode="min"))
-    print(
-        analysis.dataframe(metric="mean_loss", mode="min")[
-            ["mean_loss", "config/lr", "config/momentum"]
-        ]
-    )
+analysis = tune.run(
+    trainable,
+    name="function_api_example",
+    stop={"training_iteration": 20},
+    config={
+        "lr": tune.loguniform(1e-3, 1e-1),
+        "momentum": tune.grid_search([0.0, 0.5, 0.9]),
+    },
+    num_samples=2,
+)
+print("best config:", analysis.get_best_config(metric="mean_loss", mode="min"))
+print(
+    analysis.dataframe(metric="mean_loss", mode="min")[
+        ["mean_loss", "config/lr", "config/momentum"]
+    ]
+)

@@ -2,7 +2,8 @@
 
     python examples/guesser.py
 
-No cluster to start: dasktune starts a LocalCluster, runs 10 trials on it, and closes it.
+No cluster to start: dasktune starts its embedded cluster, runs 10 trials on it, and closes
+it. Like a Ray Tune script it needs no `if __name__ == "__main__":` guard.
 """
 
 import dasktune as tune
@@ -26,11 +27,10 @@ class Guesser(tune.Trainable):
         }
 
 
-if __name__ == "__main__":
-    analysis = tune.run(
-        Guesser,
-        stop={"training_iteration": 10},
-        num_samples=10,
-        config={"guess": tune.randint(1, 10000)},
-    )
-    print("best config: ", analysis.get_best_config(metric="accuracy", mode="min"))
+analysis = tune.run(
+    Guesser,
+    stop={"training_iteration": 10},
+    num_samples=10,
+    config={"guess": tune.randint(1, 10000)},
+)
+print("best config: ", analysis.get_best_config(metric="accuracy", mode="min"))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, SpecCluster
+
+from ..resources import Resources
 
 T = TypeVar("T")
 
@@ -20,11 +21,11 @@ SHUTDOWN_WAIT_S = 30.0
 
 @dataclass
 class ClusterConnection:
-    """A client for the run, and the LocalCluster dasktune started (if it started one)."""
+    """A client for the run, and the cluster dasktune started (if it started one)."""
 
     client: Client
     owns_client: bool
-    cluster: LocalCluster | None = None
+    cluster: SpecCluster | None = None
 
     def close(self) -> None:
         """Close the client and cluster if dasktune made them; leave the user's alone."""
@@ -39,10 +40,12 @@ class ClusterConnection:
 def connect(
     client: Client | None = None,
     address: str | None = None,
-    local_cluster_kwargs: dict[str, Any] | None = None,
+    trial_requests: Iterable[Resources] = (),
+    max_trials_at_once: int | None = None,
 ) -> ClusterConnection:
     """Pick the cluster, in order: ``client``, ``address``, the current default Client, dask
-    config ``scheduler-address``, else a new ``LocalCluster`` owned by the run."""
+    config ``scheduler-address``, else a new embedded cluster owned by the run, shaped so that
+    every one of ``trial_requests`` fits (see :func:`start_embedded`)."""
     if client is not None and address is not None:
         raise ValueError("pass either client= or address=, not both")
     if client is not None:
@@ -72,14 +75,24 @@ def connect(
     )
     if configured:
         return ClusterConnection(_client_for(configured), owns_client=True)
-    kwargs = {
-        "n_workers": os.cpu_count() or 1,
-        "threads_per_worker": 1,
-        "processes": True,
-        "dashboard_address": ":0",
-    }
-    kwargs.update(local_cluster_kwargs or {})
-    cluster = LocalCluster(**kwargs)
+    return start_embedded(trial_requests, max_trials_at_once)
+
+
+def start_embedded(
+    trial_requests: Iterable[Resources] = (), max_trials_at_once: int | None = None
+) -> ClusterConnection:
+    """Start dasktune's embedded cluster on this machine (every CPU, every visible GPU) with
+    worker processes that never import the user's ``__main__``, and a client for it."""
+    # Imported here: only runs that start their own cluster pay for it.
+    from .embedded import EmbeddedCluster
+    from .embedded_shape import explain_unfit, machine_cpus, machine_gpus, plan_workers
+
+    requests, cpus, gpus = list(trial_requests), machine_cpus(), machine_gpus()
+    problem = explain_unfit(requests, cpus, gpus)
+    if problem:
+        raise ValueError(problem)
+    shapes = plan_workers(requests, cpus, gpus, max_trials_at_once)
+    cluster = EmbeddedCluster(shapes)
     try:
         own = Client(cluster, direct_to_workers=True, set_as_default=False)
     except BaseException:
