@@ -143,6 +143,29 @@ class Controller:
                 del self._pending[shape]
         return started
 
+    def startable_pending(self) -> list[tuple[Resources, int]]:
+        """Pending trials that would start if there were room, as ``(shape, count)`` in the
+        order ``start_trials`` tries them: none while stopping all, and no more than
+        ``max_concurrent_trials`` allows beside the running ones. O(number of shapes)."""
+        if self._stop_all:
+            return []
+        room = None
+        if self.max_concurrent_trials is not None:
+            room = max(self.max_concurrent_trials - self._num_running, 0)
+        shapes = sorted(
+            (shape for shape, queue in self._pending.items() if queue),
+            key=lambda shape: self._pending[shape][0].index,
+        )
+        startable: list[tuple[Resources, int]] = []
+        for shape in shapes:
+            count = len(self._pending[shape])
+            if room is not None:
+                count = min(count, room)
+                room -= count
+            if count:
+                startable.append((shape, count))
+        return startable
+
     def _at_concurrency_limit(self) -> bool:
         limit = self.max_concurrent_trials
         return limit is not None and self._num_running >= limit

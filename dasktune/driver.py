@@ -22,6 +22,7 @@ from dask.utils import parse_timedelta
 from .backend.dask_backend import DaskBackend, HostHandle, TrialCodeError, WorkerLost
 from .checkpoints import committed_checkpoints, delete_checkpoint
 from .controller import Controller, StopCriterionError
+from .demand import workers_needed
 from .error import TuneError
 from .experiment_state import build_state
 from .ledger import Placement, ResourceLedger
@@ -141,7 +142,11 @@ class Driver:
         self._state_changed = False
         self._quarantine: dict[str, float] = {}
         self._warned_no_reset = False
-        self._reported_busy: frozenset[str] = frozenset()
+        # What the scheduler plugin last heard from this run: busy workers, workers wanted.
+        self._reported: tuple[frozenset[str], int] = (frozenset(), 0)
+        # Each kind of worker capacity seen in this run (kept after the workers leave): what
+        # pending trials are converted into workers with.
+        self._worker_shapes: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self._flushing: asyncio.Future[None] | None = None
         self._state_writing: asyncio.Future[None] | None = None
         self._remote = not storage.location.is_local
@@ -158,7 +163,8 @@ class Driver:
         """Run every trial to its end (or until a fatal error), then clean up."""
         self._wake = asyncio.Event()
         # Registering the plugin makes the scheduler import dasktune (tens of ms on a fresh
-        # scheduler): trials start meanwhile, and busy workers are reported once it is in.
+        # scheduler): trials start meanwhile, and busy workers and demand are reported once it
+        # is in.
         self._protection = asyncio.ensure_future(self.backend.install_protection())
         self._protection.add_done_callback(lambda _: self._wake.set())
         try:
@@ -174,7 +180,7 @@ class Driver:
                 if self._fatal is not None:
                     raise self._fatal
                 self._launch()
-                await self._report_busy()
+                await self._report_usage()
                 if self.controller.is_finished:
                     break
                 try:
@@ -219,6 +225,8 @@ class Driver:
             await self._sync_workers()
             if self.ledger.workers:
                 return
+            # An adaptive cluster with no workers starts one only once it hears of the demand.
+            await self._report_usage()
             waited = time.monotonic() - started
             timeout = self.config.worker_wait_timeout_s
             if timeout is not None and waited >= timeout:
@@ -232,7 +240,11 @@ class Driver:
                     f"(timeout: {'none' if timeout is None else f'{timeout:g} s'})"
                 )
                 announced = True
-            await asyncio.sleep(0.5)
+            if self._protection is not None and not self._protection.done():
+                # Report the demand as soon as the plugin is in, not up to half a second later.
+                await asyncio.wait({self._protection}, timeout=0.5)
+            else:
+                await asyncio.sleep(0.5)
 
     async def _sync_workers(self) -> None:
         capacities = await self.backend.worker_capacities()
@@ -241,7 +253,11 @@ class Driver:
             self.ledger.set_worker(addr, capacity)
         for addr in known - set(capacities):
             self._forget_worker(addr)
-        if capacities.keys() - known:
+        joined = capacities.keys() - known
+        for addr in joined:
+            capacity = capacities[addr]
+            self._worker_shapes.setdefault(tuple(sorted(capacity.items())), capacity)
+        if joined:
             message = self._infeasible_check(self.ledger)
             if message:
                 raise TuneError(message)
@@ -264,20 +280,35 @@ class Driver:
             problem = protection.result()
             if problem:
                 warnings.warn(
-                    "could not install dasktune's scheduler plugin that keeps adaptive scaling "
-                    f"from closing workers with running trials ({problem}); install dasktune "
-                    "where the scheduler runs, or do not use cluster.adapt() with this run.",
+                    "could not install dasktune's scheduler plugin that makes adaptive scaling "
+                    "start workers for pending trials and keeps it from closing workers with "
+                    f"running trials ({problem}); install dasktune where the scheduler runs, or "
+                    "do not use cluster.adapt() with this run.",
                     stacklevel=1,
                 )
         return True
 
-    async def _report_busy(self) -> None:
+    async def _report_usage(self) -> None:
+        """Tell the scheduler plugin the workers this run's trials occupy and how many more its
+        pending trials need (see ``backend/protection.py``), when either changed.
+
+        Called once per housekeeping turn, after pending trials were placed: what is still
+        pending found no room on the known workers. O(placements + shapes), never per result.
+        """
         if not self._protection_ready():
             return
         busy = self.ledger.busy_workers()
-        if busy != self._reported_busy:
-            self._reported_busy = busy
-            await self.backend.report_busy(self.config.experiment_id, busy)
+        demand = workers_needed(self.controller.startable_pending(), self._worker_shapes.values())
+        if (busy, demand) != self._reported:
+            self._reported = (busy, demand)
+            problem = await self.backend.report_usage(self.config.experiment_id, busy, demand)
+            if problem:
+                warnings.warn(
+                    "dasktune's scheduler plugin refused this run's report, so adaptive scaling "
+                    f"no longer follows its trials ({problem}); use the same dasktune version "
+                    "where the scheduler runs.",
+                    stacklevel=1,
+                )
 
     def _launch(self) -> None:
         for trial, placement in self.controller.start_trials(self._place):
@@ -657,7 +688,8 @@ class Driver:
             if self._protection is not None:
                 await asyncio.wait({self._protection}, timeout=FINAL_WRITE_TIMEOUT_S)
                 self._protection_ready()
-            await self.backend.report_busy(self.config.experiment_id, frozenset())
+            # The run is forgotten: its workers may go, and it wants no more.
+            await self.backend.report_usage(self.config.experiment_id, frozenset(), 0)
         finally:
             # Trainables kept for reuse_actors still get their _stop.
             await self.backend.close(stop_timeout=STOP_TIMEOUT_S)

@@ -2,9 +2,10 @@
 
 One Dask worker per SLURM job, each job holding one (fake) GPU through ``--gres=gpu:1`` and
 offering it to Dask as ``--resources GPU=1``. The tests check that ``gpu: 1`` trials land one
-per job with the job's device in ``tune.get_gpu_ids()``, and that a trial whose job is
+per job with the job's device in ``tune.get_gpu_ids()``, that a trial whose job is
 ``scancel``led restarts from its checkpoint while ``adapt`` brings a replacement job, which
-then receives pending trials.
+then receives pending trials, and that ``adapt(minimum_jobs=0)`` submits jobs for pending trials
+and cancels them once the trials ended.
 
 Needs ``bash ci/slurm.sh start`` (skips otherwise).
 """
@@ -249,3 +250,58 @@ def test_scancelled_job_is_replaced_and_its_trial_resumes(
     # adapt replaced the job, and the replacement worker was given trials mid-run.
     assert added, f"no worker joined after the scancel\n{context}"
     assert stopper.first_result_from_new_job is not None, f"replacement job idle\n{context}"
+
+
+def test_adapt_from_zero_submits_jobs_for_trials_and_cancels_them_after(
+    slurm_partition: str, tmp_path: Path
+) -> None:
+    """No job at the start: adapt submits jobs because trials are pending (the run could not
+    finish otherwise), up to maximum_jobs, and cancels them once the trials ended."""
+    logs = tmp_path / "slurm-logs"
+    with make_slurm_cluster(slurm_partition, logs) as cluster:
+        client = Client(cluster, direct_to_workers=True, set_as_default=False)
+        try:
+            cluster.adapt(minimum_jobs=0, maximum_jobs=2, interval="500ms", wait_count=2)
+            time.sleep(1.5)  # a few adapt rounds: with nothing to do, no job is submitted
+            assert not cluster.workers, cluster.workers
+            started = time.monotonic()
+            analysis = tune.run(
+                GpuJobReporter,
+                name="adapt-from-zero",
+                stop={"training_iteration": 2},
+                config={"sleep": 1.0},
+                num_samples=4,
+                resources_per_trial={"cpu": 1, "gpu": 1},
+                local_dir=str(tmp_path / "results"),
+                client=client,
+                verbose=0,
+                raise_on_failed_trial=False,
+                worker_wait_timeout_s=WORKER_WAIT_S,
+            )
+            ran = time.monotonic() - started
+            job_ids = {r["slurm_job_id"] for t in analysis.trials for r in read_rows(t.logdir)}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if not cluster.workers and not job_ids & set(squeue_jobs()):
+                    break
+                time.sleep(0.5)
+            gone = time.monotonic() - started - ran
+            left, queued = dict(cluster.workers), job_ids & set(squeue_jobs())
+        finally:
+            client.close()
+
+    context = job_logs(logs)
+    print(f"\nrun {ran:.1f} s on jobs {sorted(job_ids)}; jobs gone {gone:.1f} s after it")
+    statuses = [t.status for t in analysis.trials]
+    assert statuses == ["TERMINATED"] * 4, f"{statuses}\n{context}"
+    assert all(t.num_failures == 0 for t in analysis.trials)
+    rows_by_trial = {t.trial_id: read_rows(t.logdir) for t in analysis.trials}
+    assert all(len(rows) == 2 for rows in rows_by_trial.values()), rows_by_trial
+    # Both jobs adapt may submit ran trials, side by side.
+    assert len(job_ids) == 2, job_ids
+    spans = [
+        (min(r["start"] for r in rs), max(r["end"] for r in rs)) for rs in rows_by_trial.values()
+    ]
+    assert max_overlap(spans) == 2, spans
+    assert not left, f"adapt kept {left}\n{context}"
+    assert not queued, f"jobs {queued} still in squeue\n{context}"

@@ -71,8 +71,8 @@ class DaskBackend:
         self._protected = False
 
     async def install_protection(self) -> str | None:
-        """Register the busy-worker protection on the scheduler; return why not, if it fails
-        (e.g. dasktune is not installed where the scheduler runs)."""
+        """Register the scheduler plugin that steers adaptive scaling by trials; return why
+        not, if it fails (e.g. dasktune is not installed where the scheduler runs)."""
         try:
             await self.client.register_plugin(BusyWorkerProtection())
         except Exception as exc:  # noqa: BLE001 - protection is best effort, the run goes on
@@ -81,10 +81,22 @@ class DaskBackend:
         self._protected = True
         return None
 
-    async def report_busy(self, run_id: str, workers: frozenset[str]) -> None:
-        """Tell the scheduler plugin which workers this run keeps busy."""
-        if self._protected:
-            await getattr(self.client.scheduler, HANDLER)(run_id=run_id, workers=sorted(workers))
+    async def report_usage(self, run_id: str, workers: frozenset[str], demand: int) -> str | None:
+        """Tell the scheduler plugin which workers this run keeps busy and how many more its
+        pending trials need; return why not, if the scheduler refused (the plugin is then
+        treated as absent: a scheduler with another dasktune version must not end the run)."""
+        if not self._protected:
+            return None
+        try:
+            await getattr(self.client.scheduler, HANDLER)(
+                run_id=run_id, workers=sorted(workers), demand=demand
+            )
+        except (OSError, asyncio.TimeoutError):
+            raise  # the scheduler is unreachable: the run cannot go on either way
+        except Exception as exc:  # noqa: BLE001 - scaling hints are best effort
+            self._protected = False
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     async def worker_capacities(self) -> dict[str, dict[str, float]]:
         """Each running worker's slots, fresh from the scheduler."""
