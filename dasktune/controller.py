@@ -80,6 +80,9 @@ class Controller:
         self._num_running = 0
         self._num_finished = 0
         self._stop_all = False
+        # Trials whose newest logged result was checkpointed: a closing duplicate of it needs
+        # no checkpoint_at_end of its own.
+        self._checkpointed_last: set[str] = set()
 
     # -- trials ------------------------------------------------------------------------------
     def add_trial(self, trial: Trial) -> None:
@@ -191,13 +194,20 @@ class Controller:
 
     # -- events ------------------------------------------------------------------------------
     def on_result(self, trial: Trial, result: dict[str, Any]) -> ResultDecision:
-        """A result arrived from a running trial."""
+        """A result arrived from a running trial.
+
+        The result that ends the trial (stop rule, ``done``, scheduler STOP, stop-all) gets
+        ``done=True`` in place, before the driver logs it, as Ray marks it.
+        """
         if result.get(R.RESULT_DUPLICATE):
-            # The function returned: its last report already was the final result.
+            # The function returned without a result of its own: its last report, already
+            # logged, was its final result (Ray does not log it again either).
             closing = dict(trial.last_result)
             closing[R.DONE] = True
             trial.last_result = closing
-            return ResultDecision(log=False, checkpoint=self.checkpoint_policy.at_end, stop=True)
+            at_end = self.checkpoint_policy.at_end and trial.trial_id not in self._checkpointed_last
+            checkpoint = bool(result.get(R.SHOULD_CHECKPOINT)) or at_end
+            return ResultDecision(log=False, checkpoint=checkpoint, stop=True)
         trial.last_result = result
         trial.num_results += 1
         try:
@@ -216,12 +226,18 @@ class Controller:
                     "on_trial_result."
                 )
             stop = action == TrialScheduler.STOP
+        if stop:
+            result[R.DONE] = True
         checkpoint = bool(result.get(R.SHOULD_CHECKPOINT))
         freq = self.checkpoint_policy.freq
         if freq and trial.training_iteration % freq == 0:
             checkpoint = True
         if stop and self.checkpoint_policy.at_end:
             checkpoint = True
+        if checkpoint:
+            self._checkpointed_last.add(trial.trial_id)
+        else:
+            self._checkpointed_last.discard(trial.trial_id)
         return ResultDecision(log=True, checkpoint=checkpoint, stop=stop)
 
     def on_checkpoint(self, trial: Trial, path: str, iteration: int) -> None:

@@ -89,8 +89,11 @@ class StatusReporter:
 class FunctionRunner(Trainable):
     """Runs a user function as a Trainable: each ``_train`` returns the function's next report.
 
-    A function that returns ends the trial (its last result marked done); one that raises ends
-    it with an error carrying the function's traceback.
+    A function that returns a dict reports it as its final result (``done=True``); one that
+    returns anything else ends the trial on its last report (a closing ``__duplicate__`` result
+    that is not logged again, as in Ray). One that raises ends it with an error carrying the
+    function's traceback. A report made after the function finished a ``tune.checkpoint_dir``
+    block carries ``should_checkpoint=True``, so the driver saves that checkpoint.
     """
 
     _function: Callable[..., Any] | None = None
@@ -106,12 +109,15 @@ class FunctionRunner(Trainable):
     def _setup(self, config: dict[str, Any]) -> None:
         self._reporter = StatusReporter(self)
         self._thread: threading.Thread | None = None
-        self._last_metrics: dict[str, Any] = {}
         self._config_for_function = config
         self._scratch = tempfile.mkdtemp(prefix="dasktune_fn_")
         # Newest checkpoint dir the function wrote, and the dir it starts from after a restore.
         self._latest_checkpoint: str | None = None
         self._start_from: str | None = None
+        # Whether the function finished a checkpoint since its last report.
+        self._fresh_checkpoint = False
+        # The newest completed result: a closing __duplicate__ result repeats it.
+        self._last_result: dict[str, Any] = {}
 
     def _run_function(self) -> None:
         trial_info.set_current(self._trial_info)
@@ -123,9 +129,9 @@ class FunctionRunner(Trainable):
             if self._passes_reporter:
                 args.append(self._reporter)
             if self._takes_checkpoint_dir:
-                fn(*args, checkpoint_dir=self._start_from)
+                output = fn(*args, checkpoint_dir=self._start_from)
             else:
-                fn(*args)
+                output = fn(*args)
         except TrialStopped:
             return
         except BaseException:
@@ -133,7 +139,8 @@ class FunctionRunner(Trainable):
             return
         finally:
             session.unbind(self._reporter)
-        self._reporter._hand_over(("returned", None))
+        # Only a dict is a result; other return values (a list from a lambda) mean nothing here.
+        self._reporter._hand_over(("returned", output if isinstance(output, dict) else None))
 
     def _train(self) -> dict[str, Any]:
         self._continue_function()
@@ -177,23 +184,60 @@ class FunctionRunner(Trainable):
 
     def _take_report(self, item: tuple[str, Any]) -> dict[str, Any]:
         kind, payload = item
-        if kind == "result":
-            self._last_metrics = dict(payload)
-            return payload
         if kind == "error":
             raise FunctionError(
                 f"the function {self._function_name()} raised in its thread:\n{payload}"
             )
-        return {**self._last_metrics, R.DONE: True, R.RESULT_DUPLICATE: True}
+        if kind == "result":
+            result = dict(payload)
+        elif payload is not None:
+            # The function returned a dict: its final result, so it is logged as done.
+            result = {**payload, R.DONE: True}
+        else:
+            result = {R.DONE: True, R.RESULT_DUPLICATE: True}
+        if self._fresh_checkpoint:
+            # The driver saves on should_checkpoint, so each checkpoint is flagged once.
+            self._fresh_checkpoint = False
+            result[R.SHOULD_CHECKPOINT] = True
+        return result
+
+    def _complete_result(self, result: dict[str, Any], start: float) -> dict[str, Any]:
+        if result.get(R.RESULT_DUPLICATE):
+            # The last result again, closed; it is not logged and is no iteration of its own,
+            # so a checkpoint_at_end on it is checkpoint_<n> of the last logged result. A
+            # checkpoint the function finished after its last report holds a step more than
+            # that result, though: it is saved as checkpoint_<n+1> (Ray counts every closing
+            # result as an iteration), so it never overwrites checkpoint_<n>.
+            if result.get(R.SHOULD_CHECKPOINT):
+                self._iteration += 1
+            closing = {k: v for k, v in self._last_result.items() if k != R.SHOULD_CHECKPOINT}
+            closing.update(result)
+            return closing
+        completed = super()._complete_result(result, start)
+        self._last_result = completed
+        return completed
 
     @contextmanager
     def make_checkpoint_dir(self, step: int | None) -> Iterator[str]:
-        """A fresh dir for the function to write a checkpoint into; it becomes the newest
-        checkpoint when the block ends without error (``tune.checkpoint_dir``)."""
+        """A fresh dir for the function to write a checkpoint into (``tune.checkpoint_dir``);
+        when the block ends without error it becomes the newest checkpoint, and the function's
+        next report asks the driver to save it (``should_checkpoint``).
+
+        The committed copy is named after the ``training_iteration`` of that report, which is
+        also where a restore continues from; ``step`` only names the scratch dir.
+        """
+        if not self._takes_checkpoint_dir:
+            raise TypeError(
+                f"the function {self._function_name()} uses tune.checkpoint_dir() but has no "
+                "checkpoint_dir parameter, so it could never continue from its checkpoints; "
+                "define it as def f(config, checkpoint_dir=None) and read the checkpoint from "
+                "checkpoint_dir when it is given."
+            )
         name = f"checkpoint_{self.iteration if step is None else step}"
         path = tempfile.mkdtemp(prefix=f"{name}_", dir=self._scratch)
         yield path
         previous, self._latest_checkpoint = self._latest_checkpoint, path
+        self._fresh_checkpoint = True
         if previous is not None and previous != self._start_from:
             shutil.rmtree(previous, ignore_errors=True)
 
@@ -224,6 +268,11 @@ class FunctionRunner(Trainable):
         with open(os.path.join(directory, _FUNCTION_MARKER)) as f:
             has_state = f.read().strip() == "1"
         self._start_from = None
+        # A checkpoint the function wrote before this restore is not the state it resumes.
+        if self._latest_checkpoint is not None:
+            shutil.rmtree(self._latest_checkpoint, ignore_errors=True)
+            self._latest_checkpoint = None
+        self._fresh_checkpoint = False
         if has_state:
             target = tempfile.mkdtemp(prefix="restored_", dir=self._scratch)
             shutil.copytree(directory, target, dirs_exist_ok=True)

@@ -63,10 +63,12 @@ class BatchPolicy:
 
     def checkpoints(self, result: Mapping[str, Any], stopping: bool) -> bool:
         """Whether the driver asks for a checkpoint after this result."""
-        if result.get(R.RESULT_DUPLICATE):
-            return self.checkpoint_at_end
         if result.get(R.SHOULD_CHECKPOINT):
             return True
+        if result.get(R.RESULT_DUPLICATE):
+            # The driver may skip this one (the repeated result was checkpointed already); the
+            # host then leaves the ending to the driver's finish call, which is only slower.
+            return self.checkpoint_at_end
         freq = self.checkpoint_freq
         if freq and int(result.get(R.TRAINING_ITERATION, 0) or 0) % freq == 0:
             return True

@@ -37,8 +37,11 @@ def checkpoint_dir(step: int | None = None) -> Iterator[str]:
     """A directory to write the function's checkpoint into (Ray 0.8.5+'s
     ``tune.checkpoint_dir``); it becomes the trial's newest checkpoint when the block ends.
 
-    The function must take ``checkpoint_dir=None``: after a restore it is called with the
-    directory of the checkpoint to continue from.
+    Every block is a checkpoint, with or without ``checkpoint_freq``: the function's next report
+    carries ``should_checkpoint=True`` and the driver commits the checkpoint to the trial's
+    storage as ``checkpoint_<training_iteration of that report>`` (``step`` does not name it).
+    The function must take ``checkpoint_dir=None``: after a restore (a retry, ``resume=True``)
+    it is called with the directory of the checkpoint to continue from.
     """
     trainable = session.current()._trainable
     with trainable.make_checkpoint_dir(step) as path:

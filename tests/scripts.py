@@ -46,3 +46,25 @@ def run_script(
             env=env or script_env(Path(directory)),
             cwd=directory,
         )
+
+
+def start_script(
+    directory: Path, source: str, *, name: str = "script.py", env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Save ``source`` (dedented) as ``directory/name`` and start ``python name`` from
+    ``directory`` in a session of its own, as a terminal runs it: ``os.killpg(proc.pid,
+    signal.SIGINT)`` is then Ctrl-C, which reaches the script and every process it started.
+    Its output goes to ``directory/name`` with ``.log`` for a suffix."""
+    path = Path(directory) / name
+    path.write_text(textwrap.dedent(source))
+    with open(path.with_suffix(".log"), "w") as log:
+        return subprocess.Popen(
+            [sys.executable, name],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env or script_env(Path(directory)),
+            cwd=directory,
+            start_new_session=True,
+        )

@@ -8,12 +8,13 @@ from dasktune.controller import (
     CheckpointPolicy,
     Controller,
     FailurePolicy,
+    ResultDecision,
     StopCriterionError,
 )
 from dasktune.error import TuneError
 from dasktune.resources import Resources
 from dasktune.schedulers import TrialScheduler
-from dasktune.stoppers import make_stopper
+from dasktune.stoppers import Stopper, make_stopper
 from dasktune.trial import Trial, TrialStatus
 
 
@@ -93,6 +94,70 @@ def test_done_and_duplicate_results():
     assert d.stop and not d.log
     assert t2.last_result == {"x": 5, "training_iteration": 1, "done": True}
     assert t2.num_results == 1
+
+
+def test_the_result_that_ends_a_trial_is_marked_done():
+    c = controller(1)  # stop={"training_iteration": 3}
+    (t,) = start_all(c)
+    rows = [{"training_iteration": i, "done": False} for i in (1, 2, 3)]
+    assert [c.on_result(t, row).stop for row in rows] == [False, False, True]
+    # In place, before the driver logs the row; the trial's last result is that row.
+    assert [row["done"] for row in rows] == [False, False, True]
+    assert t.last_result is rows[-1]
+
+
+def test_scheduler_stop_and_stop_all_mark_the_result_done():
+    class StopAtTwo(TrialScheduler):
+        def on_trial_result(self, trial, result):
+            return self.STOP if result["training_iteration"] == 2 else self.CONTINUE
+
+    c = controller(1, stop=None, scheduler=StopAtTwo())
+    (t,) = start_all(c)
+    first, second = {"training_iteration": 1, "done": False}, {"training_iteration": 2}
+    assert not c.on_result(t, first).stop and first["done"] is False
+    assert c.on_result(t, second).stop and second["done"] is True
+
+    class StopAll(Stopper):
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            return True
+
+    c = controller(1, stop=StopAll())
+    (t,) = start_all(c)
+    row = {"training_iteration": 1, "done": False}
+    assert c.on_result(t, row).stop and row["done"] is True
+
+
+def test_checkpoint_at_end_result_is_done_and_checkpointed():
+    c = controller(1, checkpoint_policy=CheckpointPolicy(at_end=True))
+    (t,) = start_all(c)
+    rows = [{"training_iteration": i} for i in (1, 2, 3)]
+    decisions = [c.on_result(t, row) for row in rows]
+    assert [(d.checkpoint, d.stop) for d in decisions] == [(False, False)] * 2 + [(True, True)]
+    assert [row.get("done") for row in rows] == [None, None, True]
+
+
+def test_duplicate_result_checkpoints_a_fresh_function_checkpoint_once():
+    """A function that checkpointed and then returned: its closing result carries
+    should_checkpoint; at_end adds no second save of an already checkpointed last result."""
+    c = controller(1, stop=None)
+    (t,) = start_all(c)
+    c.on_result(t, {"training_iteration": 1})
+    closing = {"__duplicate__": True, "done": True, "should_checkpoint": True}
+    assert c.on_result(t, closing) == ResultDecision(log=False, checkpoint=True, stop=True)
+
+    at_end = CheckpointPolicy(at_end=True)
+    c = controller(1, stop=None, checkpoint_policy=at_end)
+    (t,) = start_all(c)
+    assert c.on_result(t, {"training_iteration": 1, "should_checkpoint": True}).checkpoint
+    assert not c.on_result(t, {"__duplicate__": True, "done": True}).checkpoint
+
+    c = controller(1, stop=None, checkpoint_policy=at_end)
+    (t,) = start_all(c)
+    assert not c.on_result(t, {"training_iteration": 1}).checkpoint
+    assert c.on_result(t, {"__duplicate__": True, "done": True}).checkpoint
 
 
 def test_missing_stop_key():

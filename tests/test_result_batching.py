@@ -10,7 +10,7 @@ import random
 import dask
 import pytest
 from helpers import read_rows
-from trainables import StepRecorder, step_recording_function
+from trainables import StepRecorder, checkpointing_function, step_recording_function
 
 import dasktune as tune
 from dasktune import result as R
@@ -72,6 +72,8 @@ def test_policy_agrees_with_the_controller_on_every_result(seed):
         else:
             assert not policy.ends_batch(result), (result, decision)
         assert policy.finishes(result) == (decision.stop and not decision.checkpoint)
+        # The row the driver logs says whether the trial ended on it.
+        assert result[R.DONE] == decision.stop
         if decision.stop:
             break
 
@@ -86,6 +88,12 @@ def test_duplicate_closing_result_checkpoints_only_at_end():
     closing = {R.RESULT_DUPLICATE: True, R.TRAINING_ITERATION: 3}
     assert _controller(None).batch_policy(0.1).finishes(closing)
     assert not _controller(None, at_end=True).batch_policy(0.1).finishes(closing)
+
+
+def test_duplicate_closing_result_with_a_function_checkpoint_is_saved_first():
+    closing = {R.RESULT_DUPLICATE: True, R.DONE: True, R.SHOULD_CHECKPOINT: True}
+    policy = _controller(None).batch_policy(0.1)
+    assert policy.ends_batch(closing) and not policy.finishes(closing)
 
 
 class _CustomScheduler(FIFOScheduler):
@@ -245,6 +253,18 @@ def test_lock_step_function_errors_and_returns():
     closing = replies[1][1]
     assert closing.results[0][R.RESULT_DUPLICATE] and closing.results[0][R.DONE]
     assert closing.finished == [] and host._trainable is None
+
+
+def test_host_ends_a_batch_at_each_function_checkpoint():
+    """Every tune.checkpoint_dir block flags the next report, which the driver must see (to
+    save it) before the function goes on; the last one is saved before the trial ends."""
+    policy = BatchPolicy(max_seconds=5.0, stop_criteria={R.TRAINING_ITERATION: 3})
+    host, replies = _host_run({}, policy, calls=3, trainable=checkpointing_function)
+    batches = [batch for _, batch in replies]
+    assert [[r["value"] for r in b.results] for b in batches] == [[1], [2], [3]]
+    assert all(b.results[0][R.SHOULD_CHECKPOINT] for b in batches)
+    assert batches[2].finished is None and host._trainable is not None
+    asyncio.run(host.stop())
 
 
 def test_host_without_a_policy_trains_lock_step():

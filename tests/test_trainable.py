@@ -146,6 +146,76 @@ def test_function_runner_error_and_return():
     assert closing["done"] is True and closing["__duplicate__"] is True
 
 
+def _write(directory, value):
+    with open(os.path.join(directory, "value.txt"), "w") as f:
+        f.write(str(value))
+
+
+def test_function_checkpoint_flags_the_next_report_once(tmp_path):
+    def checkpoints_twice(config, checkpoint_dir=None):
+        tune.track.log(a=1)
+        with tune.checkpoint_dir(step=1) as d:
+            _write(d, 1)
+        tune.track.log(a=2)
+        tune.track.log(a=3)
+        with tune.checkpoint_dir(step=3) as d:
+            _write(d, 3)
+        tune.track.log(a=4)
+
+    t = wrap_function(checkpoints_twice)(config={})
+    results = [t.train() for _ in range(4)]
+    assert [r.get("should_checkpoint", False) for r in results] == [False, True, False, True]
+    path = t.save(str(tmp_path))
+    assert os.path.basename(path) == "checkpoint_4"
+    with open(os.path.join(path, "value.txt")) as f:
+        assert f.read() == "3"
+    closing = t.train()
+    # The closing result repeats the last one and is no iteration of its own.
+    assert closing["__duplicate__"] and closing["done"] and "should_checkpoint" not in closing
+    assert closing["training_iteration"] == 4 and t.iteration == 4
+    t.stop()
+
+
+def test_function_checkpoint_after_the_last_report_is_the_next_iteration(tmp_path):
+    def checkpoints_then_returns(config, checkpoint_dir=None):
+        with tune.checkpoint_dir(step=1) as d:
+            _write(d, 1)
+        tune.track.log(a=1)
+        with tune.checkpoint_dir(step=2) as d:
+            _write(d, 2)
+
+    t = wrap_function(checkpoints_then_returns)(config={})
+    assert t.train()["should_checkpoint"] is True
+    closing = t.train()
+    assert closing["__duplicate__"] and closing["should_checkpoint"] is True
+    assert closing["training_iteration"] == 1 and t.iteration == 2
+    assert os.path.basename(t.save(str(tmp_path))) == "checkpoint_2"
+    t.stop()
+
+
+def test_function_returning_a_dict_reports_it_as_its_final_result():
+    def returns_a_dict(config):
+        tune.track.log(score=1)
+        return {"score": 42}
+
+    t = wrap_function(returns_a_dict)(config={})
+    assert t.train()["done"] is False
+    last = t.train()
+    assert last["score"] == 42 and last["done"] is True and last["training_iteration"] == 2
+    assert "__duplicate__" not in last
+    t.stop()
+
+
+def test_checkpoint_dir_without_the_parameter_is_a_clear_error():
+    def no_parameter(config):
+        with tune.checkpoint_dir(step=1):
+            pass
+
+    t = wrap_function(no_parameter)(config={})
+    with pytest.raises(FunctionError, match="has no checkpoint_dir parameter"):
+        t.train()
+
+
 def test_track_log_outside_a_function_is_a_clear_error():
     with pytest.raises(RuntimeError, match="outside a function trainable"):
         tune.track.log(x=1)
