@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 # and the scheduler (for dasktune's plugin) import this package, and only the driver needs
 # tune.run's machinery or pandas (ExperimentAnalysis).
 _EXPORTS = {
+    "Callback": "dasktune.callback",
     "DurableTrainable": "dasktune.durable_trainable",
     "ExperimentAnalysis": "dasktune.analysis",
     "Resources": "dasktune.resources",
@@ -39,11 +40,21 @@ _EXPORTS = {
     "sample_from": "dasktune.search",
     "uniform": "dasktune.search",
 }
-_SUBMODULES = {"track", "utils", "schedulers", "search", "integration", "function_runner"}
+_SUBMODULES = {
+    "track",
+    "utils",
+    "schedulers",
+    "search",
+    "suggest",
+    "integration",
+    "function_runner",
+    "trial_runner",
+}
 
 if TYPE_CHECKING:
     from . import track
     from .analysis import ExperimentAnalysis
+    from .callback import Callback
     from .durable_trainable import DurableTrainable
     from .error import TuneError
     from .function_runner import StatusReporter
@@ -96,6 +107,7 @@ def report(**metrics: object) -> None:
 
 
 __all__ = [
+    "Callback",
     "DurableTrainable",
     "ExperimentAnalysis",
     "Resources",

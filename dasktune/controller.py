@@ -1,39 +1,65 @@
-"""The experiment as a pure state machine: trials, stop rules, checkpoint and failure policy.
+"""The experiment as a pure state machine: events in, instructions out.
 
-No I/O and no Dask here. The driver feeds events in (a result arrived, a trial failed, a
-checkpoint was committed) and gets decisions back (continue, checkpoint, stop, retry), which is
-what lets the rules be tested without a cluster.
+``Controller.handle(*events) -> list[Instruction]`` owns every trial's life: which waiting
+trial starts next and where (the resource ledger), what follows each result (stop rules, the
+scheduler, checkpoint policy), pausing and resuming, failures (retry or error, a worker lost,
+adopting the newest committed checkpoint), checkpoint retention, quarantine of dying workers,
+the time budget and the experiment-state timer. It does no I/O and never awaits: the driver
+carries the instructions out and feeds each outcome back as an event, so every rule is
+tested with plain events (and the whole loop on a simulated backend), no cluster, no clock.
+
+Work per result is O(1) in the number of trials; starting trials is O(resource shapes).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from . import events as E
 from . import result as R
+from .checkpoint_book import RetentionPolicy, TrialCheckpoints
+from .demand import workers_needed
 from .error import TuneError
+from .instructions import (
+    Abandon,
+    DeleteCheckpoint,
+    FindCheckpoint,
+    Instruction,
+    Note,
+    Notify,
+    ReportUsage,
+    Save,
+    StartTrial,
+    Stop,
+    Train,
+    WriteState,
+)
+from .ledger import ResourceLedger
 from .resources import Resources
 from .result_batching import MAX_RESULTS_PER_BATCH, BatchPolicy
 from .schedulers import FIFOScheduler, TrialScheduler
+from .search.search_algorithm import SearchAlgorithm
 from .stoppers import DictStopper, NoopStopper, Stopper
 from .trial import Trial, TrialStatus
+from .trial_runner import TrialRunner
 
-P = TypeVar("P")
+# A worker whose actor could not be reached gets no new trials for this long (it is most likely
+# dying), unless the scheduler drops it first.
+QUARANTINE_S = 5.0
+# Trials made ahead while none of the waiting ones fits (the next might: another shape).
+PENDING_CAP = 8
+# Experiment state: rewritten every STATE_INTERVAL_S, and soon after a trial ended (sooner for
+# small runs: the file is rewritten whole, so its cost per result stays bounded).
+STATE_INTERVAL_S = 10.0
+STATE_AFTER_CHANGE_S = 1.0
+STATE_AFTER_CHANGE_PER_TRIAL_S = 0.0005
 
 
 class StopCriterionError(TuneError):
     """A ``stop`` criterion names a key the trainable does not report: a bug in the run's setup."""
-
-
-@dataclass(frozen=True)
-class ResultDecision:
-    """What to do after a result: log it?, checkpoint now?, and keep training or stop."""
-
-    log: bool
-    checkpoint: bool
-    stop: bool
 
 
 @dataclass(frozen=True)
@@ -56,129 +82,225 @@ class FailurePolicy:
         return self.max_failures < 0 or trial.num_failures <= self.max_failures
 
 
+# What a running trial does after its current call: train on, checkpoint, stop or pause.
+_TRAIN, _SAVE, _STOP, _SAVE_STOP, _PAUSE = "train", "save", "stop", "save_stop", "pause"
+
+
 class Controller:
-    """Owns the trials and their states; turns events into decisions."""
+    """Owns the trials and their states; turns events into instructions."""
 
     def __init__(
         self,
         stopper: Stopper,
+        search_alg: SearchAlgorithm,
+        scheduler: TrialScheduler | None = None,
         checkpoint_policy: CheckpointPolicy | None = None,
         failure_policy: FailurePolicy | None = None,
-        scheduler: TrialScheduler | None = None,
+        retention: RetentionPolicy | None = None,
         max_concurrent_trials: int | None = None,
+        time_budget_s: float | None = None,
+        worker_wait_timeout_s: float | None = None,
+        infeasible_check: Callable[..., str | None] | None = None,
+        can_checkpoint: bool = True,
     ) -> None:
         self.stopper = stopper
+        self.search_alg = search_alg
+        self.scheduler = scheduler or FIFOScheduler()
         self.checkpoint_policy = checkpoint_policy or CheckpointPolicy()
         self.failure_policy = failure_policy or FailurePolicy()
-        self.scheduler = scheduler or FIFOScheduler()
+        self.retention = retention or RetentionPolicy()
         self.max_concurrent_trials = max_concurrent_trials
+        self.time_budget_s = time_budget_s
+        self.worker_wait_timeout_s = worker_wait_timeout_s
+        self._infeasible_check = infeasible_check
+        self._can_checkpoint = can_checkpoint
+        self.ledger = ResourceLedger()
+        self.runner = TrialRunner(self)
         self.trials: list[Trial] = []
         self._by_id: dict[str, Trial] = {}
-        # Pending trials grouped by resource shape, oldest first within each shape, so starting
-        # the next trial is O(number of shapes), not O(number of pending trials).
+        # Waiting trials: PENDING ones by resource shape, oldest first within a shape (starting
+        # the next is O(shapes)); PAUSED ones in the order they paused.
         self._pending: OrderedDict[Resources, deque[Trial]] = OrderedDict()
+        self._paused: list[Trial] = []
+        self._num_pending = 0
         self._num_running = 0
+        self._num_recovering = 0  # lost their worker; looking for their newest checkpoint
         self._num_finished = 0
-        self._stop_all = False
+        # Per running trial: the call in flight, what follows a save, why it is stopping, the
+        # failure waiting for its trainable to stop, and requests made by the scheduler.
+        self._call: dict[str, str] = {}
+        self._after_save: dict[str, str] = {}
+        self._ending: dict[str, str] = {}
+        self._failure: dict[str, tuple[str, bool]] = {}
+        self._requests: dict[str, str] = {}
+        self._forced_errors: dict[str, str | None] = {}
+        self._checkpoints: dict[str, TrialCheckpoints] = {}
+        self._quarantine: dict[str, float] = {}
         # Trials whose newest logged result was checkpointed: a closing duplicate of it needs
         # no checkpoint_at_end of its own.
         self._checkpointed_last: set[str] = set()
+        self._worker_shapes: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
+        self._out: list[Instruction] = []
+        self._stopping = False
+        self._dirty = True  # something changed that may let a trial start
+        self._now = 0.0
+        self._started_at: float | None = None
+        self._waiting_since: float | None = None
+        self._next_state = 0.0
+        self._last_state = float("-inf")
+        self._state_changed = False
+        self._reported: tuple[frozenset[str], int] | None = None
+        self._usage_due = False
+        self._last_shape: Resources | None = None
 
-    # -- trials ------------------------------------------------------------------------------
+    # -- the one entry point -------------------------------------------------------------------
+    def handle(self, *events: E.Event) -> list[Instruction]:
+        """Apply events in order; return what the driver must do, in order."""
+        self._out = out = []
+        for event in events:
+            handler = _HANDLERS[type(event)]
+            handler(self, event)
+        self._fill()
+        if self._usage_due:
+            self._usage_due = False
+            self._report_usage()
+        self._out = []
+        return out
+
+    # -- trials --------------------------------------------------------------------------------
     def add_trial(self, trial: Trial) -> None:
-        """Add a trial; it starts PENDING unless it is already finished (resume)."""
+        """Add a trial (from the search algorithm, or rebuilt on resume); it waits PENDING
+        unless it is already finished."""
         if trial.trial_id in self._by_id:
             raise ValueError(f"duplicate trial id {trial.trial_id}")
         self.trials.append(trial)
         self._by_id[trial.trial_id] = trial
-        self.scheduler.on_trial_add(trial)
+        if trial.resources != self._last_shape and self._infeasible_check is not None:
+            problem = self._infeasible_check(self.ledger, trial.resources)
+            if problem:
+                raise TuneError(problem)
+        self._last_shape = trial.resources
+        self.scheduler.on_trial_add(self.runner, trial)
         if trial.is_finished:
             self._num_finished += 1
         else:
             trial.status = TrialStatus.PENDING
             self._enqueue(trial)
 
-    def _enqueue(self, trial: Trial) -> None:
-        self._pending.setdefault(trial.resources, deque()).append(trial)
+    def _enqueue(self, trial: Trial, front: bool = False) -> None:
+        queue = self._pending.setdefault(trial.resources, deque())
+        if front:
+            queue.appendleft(trial)
+        else:
+            queue.append(trial)
+        self._num_pending += 1
+        self._dirty = True
+
+    def _dequeue(self, trial: Trial) -> None:
+        if trial.status == TrialStatus.PAUSED:
+            self._paused.remove(trial)
+            return
+        queue = self._pending[trial.resources]
+        if queue[0] is trial:
+            queue.popleft()
+        else:
+            queue.remove(trial)
+        if not queue:
+            del self._pending[trial.resources]
+        self._num_pending -= 1
 
     @property
     def num_pending(self) -> int:
-        """Trials waiting to start."""
-        return sum(len(q) for q in self._pending.values())
+        """Trials created and waiting to start (not counting PAUSED ones)."""
+        return self._num_pending
 
     @property
     def num_running(self) -> int:
-        """Trials holding an actor now."""
+        """Trials holding slots now."""
         return self._num_running
 
     @property
+    def stopping_all(self) -> bool:
+        """Whether the run is stopping every trial (a Stopper, fail_fast, the time budget)."""
+        return self._stopping
+
+    @property
     def is_finished(self) -> bool:
-        """Whether every trial has ended (or a stop-all drained the running ones)."""
-        if self._num_running:
+        """Whether nothing runs and nothing will start again."""
+        if self._num_running or self._num_recovering:
             return False
-        return self._stop_all or self._num_finished == len(self.trials)
+        if self._stopping:
+            return True
+        return not self._num_pending and not self._paused and self.search_alg.is_finished()
 
-    def start_trials(self, place: Callable[[Trial], P | None]) -> list[tuple[Trial, P]]:
-        """Start as many pending trials as ``place`` finds room for, oldest first per shape.
+    def counts(self) -> dict[str, int]:
+        """Number of trials in each status."""
+        counts: dict[str, int] = {}
+        for trial in self.trials:
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        return counts
 
-        ``place(trial)`` reserves resources and returns a placement, or None when the trial's
-        shape does not fit now (the shape is then skipped until the next call).
-        """
-        started: list[tuple[Trial, P]] = []
-        if self._stop_all:
-            return started
-        shapes = sorted(
-            (shape for shape, queue in self._pending.items() if queue),
-            key=lambda shape: self._pending[shape][0].index,
-        )
-        for shape in shapes:
-            queue = self._pending[shape]
-            while queue and not self._at_concurrency_limit():
-                trial = queue[0]
-                placement = place(trial)
-                if placement is None:
-                    break
-                queue.popleft()
-                trial.mark_started()
-                self._num_running += 1
-                started.append((trial, placement))
-            if not queue:
-                del self._pending[shape]
-        return started
+    def errored(self) -> list[Trial]:
+        """Trials that ended in ERROR."""
+        return [t for t in self.trials if t.status == TrialStatus.ERROR]
 
-    def startable_pending(self) -> list[tuple[Resources, int]]:
-        """Pending trials that would start if there were room, as ``(shape, count)`` in the
-        order ``start_trials`` tries them: none while stopping all, and no more than
-        ``max_concurrent_trials`` allows beside the running ones. O(number of shapes)."""
-        if self._stop_all:
-            return []
-        room = None
-        if self.max_concurrent_trials is not None:
-            room = max(self.max_concurrent_trials - self._num_running, 0)
-        shapes = sorted(
-            (shape for shape, queue in self._pending.items() if queue),
-            key=lambda shape: self._pending[shape][0].index,
-        )
-        startable: list[tuple[Resources, int]] = []
-        for shape in shapes:
-            count = len(self._pending[shape])
-            if room is not None:
-                count = min(count, room)
-                room -= count
-            if count:
-                startable.append((shape, count))
-        return startable
+    def checkpoints_of(self, trial: Trial) -> TrialCheckpoints:
+        """The checkpoints this run asked ``trial`` for and kept."""
+        return self._checkpoints.setdefault(trial.trial_id, TrialCheckpoints())
 
-    def _at_concurrency_limit(self) -> bool:
-        limit = self.max_concurrent_trials
-        return limit is not None and self._num_running >= limit
+    # -- what the TrialRunner facade asks --------------------------------------------------------
+    def can_place(self, resources: Resources) -> bool:
+        """Whether a trial asking for ``resources`` fits on some worker now."""
+        return self.ledger.can_place(resources, exclude=self._quarantine.keys())
 
+    def first_runnable(self) -> Trial | None:
+        """The oldest PENDING trial that fits now, else the oldest PAUSED one that fits."""
+        best: Trial | None = None
+        for shape, queue in self._pending.items():
+            if queue and (best is None or queue[0].index < best.index) and self.can_place(shape):
+                best = queue[0]
+        if best is not None:
+            return best
+        for trial in self._paused:
+            if self.can_place(trial.resources):
+                return trial
+        return None
+
+    def request_pause(self, trial: Trial) -> None:
+        """Pause ``trial`` (at its next reply if it runs)."""
+        if trial.status == TrialStatus.RUNNING:
+            self._requests[trial.trial_id] = _PAUSE
+        elif trial.status == TrialStatus.PENDING:
+            self._dequeue(trial)
+            trial.status = TrialStatus.PAUSED
+            self._paused.append(trial)
+
+    def request_stop(self, trial: Trial, error: bool = False, error_msg: str | None = None) -> None:
+        """Stop ``trial`` for good (at its next reply if it runs); ``error``: it ends in ERROR."""
+        if trial.is_finished:
+            return
+        if error:
+            self._forced_errors[trial.trial_id] = error_msg
+        if trial.status == TrialStatus.RUNNING:
+            self._requests[trial.trial_id] = _STOP
+            return
+        self._dequeue(trial)
+        self._finish(trial, removed=True)
+
+    def request_save(self, trial: Trial) -> None:
+        """Checkpoint ``trial`` after its current step."""
+        if trial.status == TrialStatus.RUNNING:
+            self._requests.setdefault(trial.trial_id, _SAVE)
+
+    # -- the batch policy hosts follow -------------------------------------------------------
     def batch_policy(self, max_seconds: float) -> BatchPolicy:
         """The rules a host applies itself: batches of up to ``max_seconds`` when every
         per-result decision can be made on the worker, else (or when ``max_seconds`` <= 0)
         lock-step, one result per call. Without the stop rule (a scheduler, a stop function or
         a Stopper decides on the driver), the host still recognises ``done`` results."""
-        batchable = max_seconds > 0 and type(self.scheduler) is FIFOScheduler
+        batchable = (
+            max_seconds > 0 and type(self.scheduler) is FIFOScheduler and self.time_budget_s is None
+        )
         criteria: dict[str, Any] = {}
         if type(self.stopper) is DictStopper:
             criteria = self.stopper.criteria
@@ -192,22 +314,218 @@ class Controller:
             checkpoint_at_end=self.checkpoint_policy.at_end,
         )
 
-    # -- events ------------------------------------------------------------------------------
-    def on_result(self, trial: Trial, result: dict[str, Any]) -> ResultDecision:
-        """A result arrived from a running trial.
+    # -- starting trials -------------------------------------------------------------------------
+    def _fill(self) -> None:
+        """Start waiting trials while there is room (only when something changed)."""
+        if not self._dirty or self._stopping:
+            return
+        self._dirty = False
+        while not self._at_concurrency_limit():
+            self.top_up()
+            trial = self.scheduler.choose_trial_to_run(self.runner)
+            if trial is None:
+                break
+            if trial.status not in (TrialStatus.PENDING, TrialStatus.PAUSED) or (
+                self._by_id.get(trial.trial_id) is not trial
+            ):
+                raise TuneError(
+                    f"{type(self.scheduler).__name__}.choose_trial_to_run returned {trial} "
+                    f"({trial.status}); it must return a PENDING or PAUSED trial of "
+                    "trial_runner.get_trials(), or None."
+                )
+            placement = self.ledger.place(
+                trial.trial_id, trial.resources, exclude=self._quarantine.keys()
+            )
+            if placement is None:
+                break  # it chose a trial that does not fit now; ask again when slots free
+            self._start(trial, placement)
+        self._check_stall()
 
-        The result that ends the trial (stop rule, ``done``, scheduler STOP, stop-all) gets
-        ``done=True`` in place, before the driver logs it, as Ray marks it.
-        """
+    def top_up(self) -> None:
+        """Create trials from the search algorithm until one waits that fits now, or
+        ``PENDING_CAP`` wait (trials are made as they can start, so memory does not grow with
+        num_samples)."""
+        while not self.search_alg.is_finished() and (
+            not self._num_pending
+            or (self._num_pending < PENDING_CAP and self.first_runnable() is None)
+        ):
+            trial = self.search_alg.next_trial()
+            if trial is None:
+                return
+            self.add_trial(trial)
+
+    def _at_concurrency_limit(self) -> bool:
+        limit = self.max_concurrent_trials
+        return limit is not None and self._num_running >= limit
+
+    def _start(self, trial: Trial, placement: Any) -> None:
+        self._dequeue(trial)
+        trial.status = TrialStatus.RUNNING
+        trial.run_number += 1
+        self._num_running += 1
+        self._call[trial.trial_id] = "start"
+        restore = trial.restore_path
+        kind = Note.TRIAL_RESTORE if restore else Note.TRIAL_START
+        info = {"worker": placement.worker, "checkpoint": restore}
+        self._out.append(Notify(kind, trial, info))
+        self._out.append(StartTrial(trial, trial.run_number, placement, restore))
+
+    def _check_stall(self) -> None:
+        """A scheduler that starts nothing while nothing runs and trials wait would hang the
+        run (Ray's synchronous PBT does, when a trial errors): fail it, naming the scheduler."""
+        if self._num_running or self._num_recovering or not self.ledger.workers:
+            return
+        if (self._num_pending or self._paused) and self.first_runnable() is not None:
+            raise TuneError(
+                f"{type(self.scheduler).__name__} chose no trial to run although nothing runs "
+                f"and {self._num_pending} PENDING and {len(self._paused)} PAUSED trial(s) could "
+                "start: the run would wait forever. Its choose_trial_to_run(trial_runner) must "
+                "return one of them (FIFOScheduler's returns the oldest that fits)."
+            )
+
+    # -- events ----------------------------------------------------------------------------------
+    def _live(self, event: Any, call: str | None = None) -> Trial | None:
+        """The trial an event is about, or None when the event is stale: from an earlier run
+        of the trial, or about a call that is no longer the one in flight."""
+        trial = self._by_id.get(event.trial_id)
+        if trial is None or trial.run_number != event.run:
+            return None
+        if call is not None and self._call.get(trial.trial_id) != call:
+            return None
+        return trial
+
+    def _on_tick(self, event: E.Tick) -> None:
+        now = self._now = event.now
+        if self._started_at is None:
+            self._started_at = now
+            self._next_state = now  # at once: a driver killed early can be resumed
+        if self._quarantine:
+            expired = [w for w, until in self._quarantine.items() if until <= now]
+            for worker in expired:
+                del self._quarantine[worker]
+                self._dirty = True
+        budget = self.time_budget_s
+        if budget is not None and not self._stopping and now - self._started_at >= budget:
+            self._stop_all(end_waiting=True)
+        self._check_waiting_for_workers(now)
+        after_change = max(STATE_AFTER_CHANGE_S, len(self.trials) * STATE_AFTER_CHANGE_PER_TRIAL_S)
+        due = now >= self._next_state
+        if due or (self._state_changed and now - self._last_state >= after_change):
+            self._state_changed = False
+            self._last_state, self._next_state = now, now + STATE_INTERVAL_S
+            self._out.append(WriteState())
+        self._usage_due = True  # once the trials this turn can start have started
+
+    def _check_waiting_for_workers(self, now: float) -> None:
+        if self.ledger.workers or self.is_finished:
+            self._waiting_since = None
+            return
+        if self._waiting_since is None:
+            self._waiting_since = now
+            timeout = self.worker_wait_timeout_s
+            self._out.append(
+                Notify(
+                    Note.WAITING,
+                    info={
+                        "text": "the cluster has no workers; waiting for some to join "
+                        f"(timeout: {'none' if timeout is None else f'{timeout:g} s'})"
+                    },
+                )
+            )
+        elif (
+            self.worker_wait_timeout_s is not None
+            and now - self._waiting_since >= self.worker_wait_timeout_s
+        ):
+            raise TuneError(
+                f"the cluster had no workers for {self.worker_wait_timeout_s:g} s; start workers "
+                "(or scale the cluster up), or raise worker_wait_timeout_s= in tune.run()."
+            )
+
+    def _report_usage(self) -> None:
+        """Workers busy with trials and workers the waiting trials need, when they changed."""
+        busy = self.ledger.busy_workers()
+        demand = workers_needed(self.startable_pending(), self._worker_shapes.values())
+        if (busy, demand) != self._reported:
+            self._reported = (busy, demand)
+            self._out.append(ReportUsage(busy, demand))
+
+    def startable_pending(self) -> list[tuple[Resources, int]]:
+        """Waiting trials that would start if there were room, as ``(shape, count)``: the
+        PENDING ones, then those the search algorithm has yet to hand out (counted in the shape
+        of its newest trial), within ``max_concurrent_trials``. O(number of shapes)."""
+        if self._stopping:
+            return []
+        room = None
+        if self.max_concurrent_trials is not None:
+            room = max(self.max_concurrent_trials - self._num_running, 0)
+        groups = [(shape, len(queue)) for shape, queue in self._pending.items() if queue]
+        groups += [(t.resources, 1) for t in self._paused]
+        total = self.search_alg.total_samples()
+        if not self.search_alg.is_finished() and self._last_shape is not None:
+            made = len(self.trials)
+            more = (total - made) if total is not None else (room or 1)
+            if more > 0:
+                groups.append((self._last_shape, more))
+        startable: list[tuple[Resources, int]] = []
+        for shape, count in groups:
+            if room is not None:
+                count = min(count, room)
+                room -= count
+            if count > 0:
+                startable.append((shape, count))
+        return startable
+
+    def _on_workers(self, event: E.WorkersChanged) -> None:
+        if event.now:
+            self._now = event.now
+        known = set(self.ledger.workers)
+        for address, capacity in event.capacities.items():
+            self.ledger.set_worker(address, capacity)
+            self._worker_shapes.setdefault(tuple(sorted(capacity.items())), dict(capacity))
+        for address in known - set(event.capacities):
+            self._worker_left(address)
+        if event.capacities.keys() - known:
+            self._dirty = True
+            if self._infeasible_check is not None:
+                problem = self._infeasible_check(self.ledger)
+                if problem:
+                    raise TuneError(problem)
+
+    def _worker_left(self, address: str) -> None:
+        self._quarantine.pop(address, None)
+        for trial_id in self.ledger.remove_worker(address):
+            trial = self._by_id[trial_id]
+            self._lost(trial, address, "it left the cluster")
+
+    def _on_started(self, event: E.TrialStarted) -> None:
+        trial = self._live(event, "start")
+        if trial is not None:
+            self._continue(trial, _TRAIN)
+
+    def _on_results(self, event: E.ResultsArrived) -> None:
+        trial = self._live(event, "train")
+        if trial is None:
+            return
+        action = _TRAIN
+        for result in event.results:
+            action = self._on_result(trial, result)
+        if event.error is not None:
+            self._code_failed(trial, event.error)
+        elif event.finished is not None and action == _STOP:
+            self._commit(trial, event.finished)
+            self._ending[trial.trial_id] = _STOP
+            self._stopped(trial)
+        else:
+            self._continue(trial, action)
+
+    def _on_result(self, trial: Trial, result: dict[str, Any]) -> str:
+        """Rules for one result: log it, stop, pause, checkpoint, or train on."""
         if result.get(R.RESULT_DUPLICATE):
             # The function returned without a result of its own: its last report, already
             # logged, was its final result (Ray does not log it again either).
-            closing = dict(trial.last_result)
-            closing[R.DONE] = True
-            trial.last_result = closing
+            trial.last_result = {**trial.last_result, R.DONE: True}
             at_end = self.checkpoint_policy.at_end and trial.trial_id not in self._checkpointed_last
-            checkpoint = bool(result.get(R.SHOULD_CHECKPOINT)) or at_end
-            return ResultDecision(log=False, checkpoint=checkpoint, stop=True)
+            return _SAVE_STOP if result.get(R.SHOULD_CHECKPOINT) or at_end else _STOP
         trial.last_result = result
         trial.num_results += 1
         try:
@@ -215,92 +533,271 @@ class Controller:
         except KeyError as exc:
             raise StopCriterionError(str(exc.args[0]) if exc.args else str(exc)) from None
         if self.stopper.stop_all():
-            self._stop_all = True
+            self._stop_all()
             stop = True
+        decision = TrialScheduler.CONTINUE
         if not stop:
-            action = self.scheduler.on_trial_result(trial, result)
-            if action == TrialScheduler.PAUSE:
-                raise TuneError(
-                    f"{type(self.scheduler).__name__} asked to PAUSE trial {trial}, but pausing "
-                    "trials is not supported yet; return CONTINUE or STOP from "
-                    "on_trial_result."
-                )
-            stop = action == TrialScheduler.STOP
+            decision = self.scheduler.on_trial_result(self.runner, trial, result)
+            stop = decision == TrialScheduler.STOP
         if stop:
-            result[R.DONE] = True
+            result[R.DONE] = True  # as Ray marks the result that ends a trial, before logging
+        self._out.append(Notify(Note.RESULT, trial, {"result": result}))
+        if not stop:
+            self.search_alg.on_trial_result(trial.trial_id, result)
         checkpoint = bool(result.get(R.SHOULD_CHECKPOINT))
         freq = self.checkpoint_policy.freq
         if freq and trial.training_iteration % freq == 0:
             checkpoint = True
-        if stop and self.checkpoint_policy.at_end:
-            checkpoint = True
-        if checkpoint:
+        if checkpoint or (stop and self.checkpoint_policy.at_end):
             self._checkpointed_last.add(trial.trial_id)
         else:
             self._checkpointed_last.discard(trial.trial_id)
-        return ResultDecision(log=True, checkpoint=checkpoint, stop=stop)
+        if stop:
+            return _SAVE_STOP if checkpoint or self.checkpoint_policy.at_end else _STOP
+        if decision == TrialScheduler.PAUSE:
+            return _PAUSE
+        return _SAVE if checkpoint else _TRAIN
 
-    def on_checkpoint(self, trial: Trial, path: str, iteration: int) -> None:
-        """A checkpoint of ``trial`` at ``iteration`` was committed at ``path``."""
-        trial.checkpoint = path
-        trial.checkpoint_iteration = iteration
+    def _continue(self, trial: Trial, action: str) -> None:
+        """Issue the trial's next call: ``action``, unless a request or a stop-all overrides."""
+        request = self._requests.pop(trial.trial_id, None)
+        if self._stopping and action not in (_STOP, _SAVE_STOP):
+            action = _SAVE_STOP if self.checkpoint_policy.at_end else _STOP
+        elif request == _STOP and action not in (_STOP, _SAVE_STOP):
+            action = _STOP
+        elif request == _PAUSE and action in (_TRAIN, _SAVE):
+            action = _PAUSE
+        elif request == _SAVE and action == _TRAIN:
+            action = _SAVE
+        run = trial.run_number
+        if action == _TRAIN:
+            self._call[trial.trial_id] = "train"
+            self._out.append(Train(trial, run))
+        elif action == _STOP:
+            self._stop(trial, _STOP)
+        elif action == _PAUSE and not self._can_checkpoint:
+            self._failure[trial.trial_id] = (
+                f"{type(self.scheduler).__name__} paused trial {trial}, but its trainable "
+                "cannot checkpoint, so it could never resume. Implement _save/_restore "
+                "(save_checkpoint/load_checkpoint; for a function, take checkpoint_dir and use "
+                "tune.checkpoint_dir), or use a scheduler that does not pause.",
+                False,
+            )
+            self._call[trial.trial_id] = "stop"
+            self._out.append(Stop(trial, run, graceful=False))
+        else:
+            self._after_save[trial.trial_id] = {
+                _SAVE: _TRAIN,
+                _SAVE_STOP: _STOP,
+                _PAUSE: _PAUSE,
+            }[action]
+            self._call[trial.trial_id] = "save"
+            self._out.append(Save(trial, run))
 
-    def on_trial_stopped(self, trial: Trial) -> None:
-        """A running trial ended normally (stop rule, done, or scheduler)."""
+    def _stop(self, trial: Trial, why: str) -> None:
+        self._ending[trial.trial_id] = why
+        self._call[trial.trial_id] = "stop"
+        self._out.append(Stop(trial, trial.run_number, graceful=True))
+
+    def _on_saved(self, event: E.CheckpointSaved) -> None:
+        trial = self._live(event, "save")
+        if trial is None:
+            return
+        book = self.checkpoints_of(trial)
+        book.requested[event.iteration] = self.retention.score(trial.last_result)
+        self._commit(trial, event.committed)
+        then = self._after_save.pop(trial.trial_id, _TRAIN)
+        if then == _TRAIN:
+            self._continue(trial, _TRAIN)
+        else:
+            self._stop(trial, then)
+
+    def _commit(self, trial: Trial, committed: Iterable[tuple[str, int]]) -> None:
+        book = self.checkpoints_of(trial)
+        for url, iteration in committed:
+            trial.checkpoint = url
+            trial.checkpoint_iteration = iteration
+            self._out.append(
+                Notify(Note.CHECKPOINT, trial, {"checkpoint": url, "iteration": iteration})
+            )
+            doomed = book.commit(self.retention, url, iteration)
+            if doomed is not None:
+                self._out.append(DeleteCheckpoint(doomed))
+
+    def _on_stopped(self, event: E.TrialStopped) -> None:
+        trial = self._live(event, "stop")
+        if trial is None:
+            return
+        self._commit(trial, event.committed)
+        self._stopped(trial)
+
+    def _stopped(self, trial: Trial) -> None:
+        """The trial's trainable ended on its worker: settle what it ended for."""
+        trial_id = trial.trial_id
         self._leave_running(trial)
-        trial.status = TrialStatus.TERMINATED
+        why = self._ending.pop(trial_id, _STOP)
+        failure = self._failure.pop(trial_id, None)
+        if failure is not None:
+            self._settle_failure(trial, *failure)
+        elif why == _PAUSE:
+            trial.status = TrialStatus.PAUSED
+            trial.restore_path = trial.checkpoint
+            self._paused.append(trial)
+            self._out.append(Notify(Note.TRIAL_PAUSE, trial))
+        else:
+            self._finish(trial, removed=False)
+
+    def _finish(self, trial: Trial, removed: bool) -> None:
+        """A trial ends for good without failing: TERMINATED (or ERROR when a scheduler
+        stopped it with ``error=True``)."""
+        trial_id = trial.trial_id
+        forced = trial_id in self._forced_errors
+        message = self._forced_errors.pop(trial_id, None)
         self._num_finished += 1
-        self.scheduler.on_trial_complete(trial, trial.last_result)
+        self._state_changed = True
+        self._checkpoints.pop(trial_id, None)  # nothing more to retain: memory stays flat
+        if forced:
+            trial.status = TrialStatus.ERROR
+            trial.error_msg = (
+                message or f"stopped with error=True by {type(self.scheduler).__name__}"
+            )
+            self.search_alg.on_trial_complete(trial_id, None, error=True)
+            self._out.append(
+                Notify(Note.TRIAL_ERROR, trial, {"message": trial.error_msg, "retried": False})
+            )
+            return
+        trial.status = TrialStatus.TERMINATED
+        if removed:
+            self.scheduler.on_trial_remove(self.runner, trial)
+        else:
+            self.scheduler.on_trial_complete(self.runner, trial, trial.last_result)
+        self.search_alg.on_trial_complete(trial_id, trial.last_result)
+        self._out.append(Notify(Note.TRIAL_COMPLETE, trial))
 
-    def on_trial_error(self, trial: Trial, message: str) -> bool:
-        """A running trial failed (its code raised or its worker was lost).
+    def _leave_running(self, trial: Trial) -> None:
+        self._call.pop(trial.trial_id, None)
+        self._requests.pop(trial.trial_id, None)
+        self._after_save.pop(trial.trial_id, None)
+        self._checkpointed_last.discard(trial.trial_id)
+        self.ledger.release(trial.trial_id)
+        self._num_running -= 1
+        self._dirty = True
 
-        Returns True when it will be retried (it is PENDING again, restoring from its newest
-        checkpoint), False when it is now ERROR.
-        """
+    def _on_call_failed(self, event: E.CallFailed) -> None:
+        trial = self._live(event, event.call)
+        if trial is None:
+            return
+        if event.worker_lost:
+            self._quarantine[event.worker or ""] = self._now + QUARANTINE_S
+            self._lost(trial, event.worker or "?", event.message)
+        else:
+            self._code_failed(trial, event.message)
+
+    def _code_failed(self, trial: Trial, message: str) -> None:
+        """The trial's code raised: stop its trainable (best effort), then fail it."""
+        self._failure.setdefault(trial.trial_id, (message, False))
+        self._call[trial.trial_id] = "stop"
+        self._out.append(Stop(trial, trial.run_number, graceful=False))
+
+    def _lost(self, trial: Trial, worker: str, detail: str) -> None:
+        """The worker holding the trial's actor is gone."""
+        call = self._call.get(trial.trial_id)
+        self._out.append(Abandon(trial, trial.run_number))
         self._leave_running(trial)
+        self._ending.pop(trial.trial_id, None)
+        self._failure.pop(trial.trial_id, None)
+        message = f"the worker {worker} holding the trial's actor was lost" + (
+            f" ({detail})" if detail else ""
+        )
+        if call == "start":
+            # It never ran there; starting it elsewhere is not a retry.
+            trial.status = TrialStatus.PENDING
+            self._enqueue(trial, front=True)
+            return
+        self._settle_failure(trial, message, lost=True)
+
+    def _settle_failure(self, trial: Trial, message: str, lost: bool) -> None:
+        """Retry or fail a trial whose trainable is gone, first adopting the newest committed
+        checkpoint from storage when one the run asked for may be missing: uploads commit in
+        the background, so storage may hold a newer one than the run has heard of."""
+        requested = self.checkpoints_of(trial).requested
+        if requested and max(requested) > trial.checkpoint_iteration:
+            self._num_recovering += 1
+            self._call[trial.trial_id] = "find"
+            self._failure[trial.trial_id] = (message, lost)
+            self._out.append(FindCheckpoint(trial, trial.run_number, frozenset(requested)))
+        else:
+            self._fail(trial, message, lost=lost)
+
+    def _on_found(self, event: E.CheckpointFound) -> None:
+        trial = self._live(event, "find")
+        if trial is None:
+            return
+        del self._call[trial.trial_id]
+        self._num_recovering -= 1
+        if event.checkpoint is not None and event.checkpoint[1] > trial.checkpoint_iteration:
+            self._commit(trial, [event.checkpoint])
+        message, lost = self._failure.pop(trial.trial_id)
+        self._fail(trial, message, lost=lost)
+
+    def _fail(self, trial: Trial, message: str, lost: bool = False) -> None:
+        """A trial failed (its code raised, or its worker was lost): retry or ERROR."""
         trial.num_failures += 1
+        retried = self.failure_policy.may_retry(trial) and not self._stopping
+        if lost:
+            limit = self.failure_policy.max_failures
+            if retried:
+                then = "it restarts from its newest checkpoint (from scratch if it has none)"
+            elif limit == 0:
+                then = (
+                    "pass max_failures=N (or -1 for no limit) to tune.run() to restart such "
+                    "trials from their newest checkpoint on another worker"
+                )
+            else:
+                then = f"it already failed {trial.num_failures} time(s) (max_failures={limit})"
+            message = f"{message}. The trial's actor died with its worker; {then}."
         trial.error_msg = message
-        if self.failure_policy.may_retry(trial) and not self._stop_all:
+        self._state_changed = True
+        self._out.append(Notify(Note.TRIAL_ERROR, trial, {"message": message, "retried": retried}))
+        if retried:
             trial.status = TrialStatus.PENDING
             trial.restore_path = trial.checkpoint
             self._enqueue(trial)
-            return True
+            return
         trial.status = TrialStatus.ERROR
         self._num_finished += 1
-        self.scheduler.on_trial_error(trial)
+        self._checkpoints.pop(trial.trial_id, None)
+        self.scheduler.on_trial_error(self.runner, trial)
+        self.search_alg.on_trial_complete(trial.trial_id, None, error=True)
         if self.failure_policy.fail_fast:
-            self.stop_all()
-        return False
+            self._stop_all()
 
-    def requeue(self, trial: Trial) -> None:
-        """A trial could not start (its worker vanished first): back to PENDING, not a failure."""
-        self._leave_running(trial)
-        trial.status = TrialStatus.PENDING
-        self._pending.setdefault(trial.resources, deque()).appendleft(trial)
+    def _on_stop_requested(self, event: E.StopRequested) -> None:
+        self._stop_all()
 
-    def _leave_running(self, trial: Trial) -> None:
-        if trial.status != TrialStatus.RUNNING:
-            raise ValueError(f"trial {trial} is {trial.status}, not RUNNING")
-        self._num_running -= 1
+    def _stop_all(self, end_waiting: bool = False) -> None:
+        """Start nothing more; running trials stop at their next reply. ``end_waiting``
+        (the time budget, as in Ray): waiting trials end TERMINATED too."""
+        self._stopping = True
+        if not end_waiting:
+            return
+        waiting = [t for q in self._pending.values() for t in q] + self._paused
+        self._pending.clear()
+        self._paused = []
+        self._num_pending = 0
+        for trial in waiting:
+            trial.status = TrialStatus.PENDING  # for _finish's bookkeeping
+            self._finish(trial, removed=True)
 
-    def stop_all(self) -> None:
-        """Start no more trials; the driver stops the running ones."""
-        self._stop_all = True
 
-    @property
-    def stopping_all(self) -> bool:
-        """Whether a stop-all (Stopper.stop_all, fail_fast) is in progress."""
-        return self._stop_all
-
-    # -- reporting -----------------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        """Number of trials in each status."""
-        counts: dict[str, int] = {}
-        for trial in self.trials:
-            counts[trial.status] = counts.get(trial.status, 0) + 1
-        return counts
-
-    def errored(self) -> list[Trial]:
-        """Trials that ended in ERROR."""
-        return [t for t in self.trials if t.status == TrialStatus.ERROR]
+_HANDLERS: dict[type, Callable[[Controller, Any], None]] = {
+    E.Tick: Controller._on_tick,
+    E.WorkersChanged: Controller._on_workers,
+    E.TrialStarted: Controller._on_started,
+    E.ResultsArrived: Controller._on_results,
+    E.CheckpointSaved: Controller._on_saved,
+    E.TrialStopped: Controller._on_stopped,
+    E.CallFailed: Controller._on_call_failed,
+    E.CheckpointFound: Controller._on_found,
+    E.StopRequested: Controller._on_stop_requested,
+}

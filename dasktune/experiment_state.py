@@ -17,6 +17,7 @@ from typing import Any
 import cloudpickle
 
 from .resources import Resources
+from .schedulers import FIFOScheduler, TrialScheduler
 from .search.sample import Domain, SampleFrom
 from .trial import Trial, TrialStatus
 
@@ -122,3 +123,26 @@ def plan_resume(trial: Trial, newest_checkpoint: tuple[int, str] | None, mode: b
         if iteration >= trial.checkpoint_iteration:
             trial.checkpoint, trial.checkpoint_iteration = url, iteration
     trial.restore_path = trial.checkpoint
+
+
+def run_objects_record(scheduler: TrialScheduler, trials: list[Trial]) -> str | None:
+    """A stateful scheduler pickled together with the trials it refers to (so a resumed ASHA
+    or PBT keeps its rungs and its references), or None for FIFO, which has no state."""
+    if type(scheduler) is FIFOScheduler:
+        return None
+    return base64.b64encode(cloudpickle.dumps((scheduler, trials))).decode()
+
+
+def restore_run_objects(
+    record: str | None, scheduler_cls: type[TrialScheduler]
+) -> tuple[TrialScheduler, list[Trial]] | None:
+    """The scheduler and trials :func:`run_objects_record` saved, if it saved a scheduler of
+    ``scheduler_cls`` (a resume with another scheduler starts that one afresh)."""
+    if not record:
+        return None
+    scheduler, trials = cloudpickle.loads(base64.b64decode(record))
+    if type(scheduler) is not scheduler_cls:
+        return None
+    for trial in trials:
+        trial.run_number = 0
+    return scheduler, trials

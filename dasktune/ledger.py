@@ -7,7 +7,7 @@ This ledger is what prevents oversubscription. It is pure bookkeeping: no Dask c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,10 +77,6 @@ class ResourceLedger:
         """Addresses of the known workers."""
         return list(self._capacity)
 
-    def capacity(self, address: str) -> dict[str, float]:
-        """What a worker offers in all."""
-        return dict(self._capacity[address])
-
     def free(self, address: str) -> dict[str, float]:
         """What a worker has left."""
         used = self._used[address]
@@ -94,11 +90,6 @@ class ResourceLedger:
             busy.update(placement.extras)
         return frozenset(busy)
 
-    def placement(self, trial_id: str) -> Placement | None:
-        """The placement a trial holds, if any."""
-        return self._placements.get(trial_id)
-
-    # -- feasibility -------------------------------------------------------------------------
     def explain_infeasible(self, resources: Resources) -> str | None:
         """Why no state of this cluster could ever host the request, or None if one could."""
         own = resources.own_demand()
@@ -134,37 +125,44 @@ class ResourceLedger:
         self,
         trial_id: str,
         resources: Resources,
-        prefer: str | None = None,
-        exclude: frozenset[str] | set[str] = frozenset(),
+        exclude: Collection[str] = frozenset(),
     ) -> Placement | None:
         """Reserve slots for a trial, or return None if they are not free now.
 
         The trial's own slots go on the worker with the most free CPU that fits them (spreading
-        trials evens out load); ``prefer`` picks a worker first when it fits (reusing a warm
-        actor there); ``exclude`` names workers not to use now. Extras go on the same worker
-        first, then on the others.
+        trials evens out load); ``exclude`` names workers not to use now. Extras go on the same
+        worker first, then on the others.
         """
         if trial_id in self._placements:
             raise ValueError(f"trial {trial_id} already holds a placement")
+        found = self._find(resources, exclude)
+        if found is None:
+            return None
+        worker, own, extras = found
+        placement = Placement(trial_id, worker, own, extras)
+        self._hold(worker, own)
+        for addr, amounts in extras.items():
+            self._hold(addr, amounts)
+        self._placements[trial_id] = placement
+        return placement
+
+    def can_place(self, resources: Resources, exclude: Collection[str] = frozenset()) -> bool:
+        """Whether :meth:`place` would find room for ``resources`` now (reserves nothing)."""
+        return self._find(resources, exclude) is not None
+
+    def _find(
+        self, resources: Resources, exclude: Collection[str]
+    ) -> tuple[str, dict[str, float], dict[str, dict[str, float]]] | None:
         own = resources.own_demand()
         candidates = [a for a in self._capacity if a not in exclude and _fits(own, self.free(a))]
         if not candidates:
             return None
-        if prefer in candidates:
-            order = [prefer] + [a for a in candidates if a != prefer]
-        else:
-            order = sorted(candidates, key=lambda a: -self.free(a).get(CPU, 0.0))
+        order = sorted(candidates, key=lambda a: -self.free(a).get(CPU, 0.0))
         extra = resources.extra_demand()
         for worker in order:
             extras = self._find_extras(worker, own, extra)
-            if extras is None:
-                continue
-            placement = Placement(trial_id, worker, dict(own), extras)
-            self._hold(worker, own)
-            for addr, amounts in extras.items():
-                self._hold(addr, amounts)
-            self._placements[trial_id] = placement
-            return placement
+            if extras is not None:
+                return worker, dict(own), extras
         return None
 
     def _find_extras(

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from .instructions import Note, Notify
+from .listeners import Listener
 from .trial import Trial
 
 # Seconds between status lines at verbose >= 1.
@@ -80,3 +82,52 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"
     return str(value)
+
+
+class ProgressListener(Listener):
+    """Prints the run's progress through a :class:`ProgressReporter`."""
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        self.reporter = reporter
+
+    def on_note(self, note: Notify, trials: list[Trial], iteration: int) -> None:
+        """One line per event worth telling, at the reporter's verbosity."""
+        reporter, trial, info = self.reporter, note.trial, note.info
+        if note.kind == Note.WAITING:
+            reporter.on_waiting(info["text"])
+        elif trial is None:
+            return
+        elif note.kind == Note.RESULT:
+            reporter.on_result(trial, info["result"])
+        elif note.kind == Note.TRIAL_START:
+            reporter.on_trial_event(trial, f"started on {info['worker']}")
+        elif note.kind == Note.TRIAL_RESTORE:
+            reporter.on_trial_event(
+                trial, f"restored from {info['checkpoint']} on {info['worker']}"
+            )
+        elif note.kind == Note.TRIAL_PAUSE:
+            reporter.on_trial_event(trial, f"paused at iteration {trial.training_iteration}")
+        elif note.kind == Note.TRIAL_COMPLETE:
+            reporter.on_trial_event(trial, f"finished after {trial.num_results} result(s)")
+        elif note.kind == Note.TRIAL_ERROR:
+            if info.get("retried"):
+                where = f"checkpoint {trial.restore_path}" if trial.restore_path else "scratch"
+                text = f"failed ({trial.num_failures} failure(s)); restarting from {where}"
+            else:
+                text = f"ERROR: {info['message'].strip().splitlines()[-1]}"
+            reporter.on_trial_event(trial, text, important=True)
+
+    def on_tick(self, now: float, trials: list[Trial], iteration: int) -> None:
+        """A status line every few seconds."""
+        self.reporter.maybe_status(lambda: _counts(trials))
+
+    async def on_run_end(self, trials: list[Trial]) -> None:
+        """The final status line."""
+        self.reporter.maybe_status(lambda: _counts(trials), force=True)
+
+
+def _counts(trials: list[Trial]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    return counts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +45,6 @@ class Trial:
     checkpoint: str | None = None
     checkpoint_iteration: int = 0
     restore_path: str | None = None
-    start_time: float | None = None
     # Bumped each time the trial (re)starts.
     run_number: int = 0
     # The config pickled once for the experiment state file (configs do not change).
@@ -64,13 +62,6 @@ class Trial:
     def training_iteration(self) -> int:
         """The iteration of the newest result, 0 before any."""
         return int(self.last_result.get("training_iteration", 0) or 0)
-
-    def mark_started(self) -> None:
-        """Record a (re)start."""
-        self.status = TrialStatus.RUNNING
-        self.run_number += 1
-        if self.start_time is None:
-            self.start_time = time.time()
 
     def summary(self) -> dict[str, Any]:
         """Plain data describing the trial (for the experiment state file and reports)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import os
 import posixpath
 import random
@@ -14,21 +15,37 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import dask
+from dask.utils import parse_timedelta
+
 from .backend.cluster import connect, run_on_client_loop
 from .backend.dask_backend import DaskBackend
+from .backend.dask_trials import DaskTrialBackend, RunSpec
+from .callback import CallbackListener, check_callbacks
+from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
 from .controller import CheckpointPolicy, Controller, FailurePolicy
-from .driver import Driver, DriverConfig, RetentionPolicy
+from .driver import Driver
 from .error import TuneError
-from .experiment_state import plan_resume, search_space_fingerprint, trial_from_record
+from .experiment_state import (
+    build_state,
+    plan_resume,
+    restore_run_objects,
+    run_objects_record,
+    search_space_fingerprint,
+    trial_from_record,
+)
 from .function_trainable import trainable_name_of
 from .ledger import ResourceLedger
-from .progress import ProgressReporter
+from .listeners import Listeners
+from .progress import ProgressListener, ProgressReporter
 from .registry import get_trainable_cls, to_trainable_class
 from .resources import Resources
 from .result import EXPERIMENT_STATE_FILE
+from .result_batching import DEFAULT_BATCH_TIME
+from .result_logs import ResultLogListener
 from .schedulers import FIFOScheduler, TrialScheduler
-from .search import generate_variants
+from .search.search_algorithm import BasicVariantGenerator, SearchAlgorithm
 from .shipping import dumps_trainable
 from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
@@ -52,11 +69,18 @@ _IGNORED_RAY_ARGS = {
     "queue_trials": "pending trials always wait for free slots",
     "ray_auto_init": "there is no Ray to start",
     "trial_executor": "the Dask backend is the executor",
-    "loggers": "result.json and progress.csv are always written",
     "export_formats": "model export is not supported",
-    "progress_reporter": "progress is printed according to verbose",
     "log_to_file": "worker logs stay with Dask",
-    "callbacks": "callbacks are not supported yet",
+}
+
+# Ray arguments that carry user code dasktune does not run yet: refused, never ignored.
+_REFUSED_RAY_ARGS = {
+    "loggers": "custom Logger classes are not supported yet; dasktune writes result.json, "
+    "progress.csv and params.json itself. Remove loggers=, or log from a tune.Callback "
+    "passed in callbacks=",
+    "progress_reporter": "custom progress reporters are not supported yet; dasktune prints "
+    "progress according to verbose=. Remove progress_reporter=, or report from a "
+    "tune.Callback passed in callbacks=",
 }
 
 
@@ -93,6 +117,8 @@ def run(
     storage_options: Mapping[str, Any] | None = None,
     worker_wait_timeout_s: float | None = None,
     seed: int | None = None,
+    time_budget_s: float | None = None,
+    callbacks: list[Any] | None = None,
     **ray_only_args: Any,
 ) -> ExperimentAnalysis | list[Trial]:
     """Run an experiment: every configuration of ``config`` (x ``num_samples``) as a trial.
@@ -103,6 +129,8 @@ def run(
     ``storage_options=`` (fsspec options for ``local_dir``/``upload_dir`` URLs, passed to every
     process that touches storage), ``worker_wait_timeout_s=`` (how long to wait for a cluster with
     no workers; default: forever, with a message) and ``seed=`` (reproducible sampling).
+    ``num_samples=-1`` samples until ``time_budget_s`` (or a Stopper) ends the run; trials are
+    made as they can start, so memory does not grow with ``num_samples``.
 
     Returns an :class:`ExperimentAnalysis` (or the trials, with ``return_trials=True``). Raises
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
@@ -111,6 +139,7 @@ def run(
     verbose = _verbosity(verbose)
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
+    callback_list = check_callbacks(callbacks)
     _check_arguments(
         trainable_cls,
         trainable_name,
@@ -125,6 +154,7 @@ def run(
         scheduler=scheduler,
         search_alg=search_alg,
         resume=resume,
+        time_budget_s=time_budget_s,
     )
     if config is None:
         config = {}
@@ -134,70 +164,109 @@ def run(
     storage_options = dict(storage_options or {})
     root = StorageLocation(upload_dir or local_dir or DEFAULT_LOCAL_DIR, storage_options)
     fingerprint = search_space_fingerprint(config, num_samples)
+    scheduler = scheduler or FIFOScheduler()
+    search_alg = search_alg or BasicVariantGenerator()
+    _set_search_properties(scheduler, search_alg, metric, mode, config)
 
+    resumed: list[Trial] = []
+    state: dict[str, Any] | None = None
     if resume:
         location = _experiment_to_resume(root, name, trainable_name)
-        trials, run_uid = _resume_trials(location, trainable_name, fingerprint, resume)
+        state = _state_to_resume(location, trainable_name, fingerprint)
+        resumed, scheduler = _resume_trials(location, state, scheduler, resume)
+        run_uid = state["experiment_id"]
+        seed = state.get("seed", seed)
         experiment_name = posixpath.basename(location.url.rstrip("/").replace(os.sep, "/"))
     else:
         if seed is None:
             seed = random.getrandbits(64)  # so random.seed(...) before run() reproduces trials
-        variants = generate_variants(config, num_samples=num_samples, seed=seed)
         run_uid = uuid.uuid4().hex[:5]
         experiment_name, location = _new_experiment(root, name, trainable_name, run_uid)
-        trials = _new_trials(
-            trainable_cls,
-            trainable_name,
-            variants,
-            run_uid,
-            default_resources,
-            restore,
-            trial_name_creator,
-            trial_dirname_creator,
-        )
-    for trial in trials:
+    make_trial = _trial_factory(
+        trainable_cls,
+        trainable_name,
+        run_uid,
+        default_resources,
+        restore,
+        trial_name_creator,
+        trial_dirname_creator,
+        location,
+        first_index=len(resumed),
+    )
+    search_alg.setup_experiment(config, num_samples, seed, make_trial)
+    if state is not None and state.get("search_alg") is not None:
+        search_alg.set_state(state["search_alg"])
+    for trial in resumed:
         trial.logdir = location.join(trial.dirname)
 
+    checker = _ClusterCheck()
     controller = Controller(
         stopper=stopper,
+        search_alg=search_alg,
+        scheduler=scheduler,
         checkpoint_policy=CheckpointPolicy(freq=checkpoint_freq, at_end=checkpoint_at_end),
         failure_policy=FailurePolicy(max_failures=max_failures, fail_fast=fail_fast),
-        scheduler=scheduler or FIFOScheduler(),
+        retention=RetentionPolicy(keep_checkpoints_num, checkpoint_score_attr),
         max_concurrent_trials=max_concurrent_trials,
+        time_budget_s=time_budget_s,
+        worker_wait_timeout_s=worker_wait_timeout_s,
+        infeasible_check=checker,
+        can_checkpoint=trainable_cls.can_checkpoint(),
     )
-    for trial in trials:
+    for trial in resumed:
         controller.add_trial(trial)
+    controller.top_up()  # the first trial now: the embedded cluster is shaped to it
     progress = ProgressReporter(verbose)
     connection = connect(
         client=client,
         address=address,
-        trial_requests={t.resources for t in trials},
+        trial_requests={t.resources for t in controller.trials},
         max_trials_at_once=max_concurrent_trials,
     )
     try:
         storage = ExperimentStorage(location)
-        driver = Driver(
-            controller=controller,
-            backend=DaskBackend(connection.client),
-            storage=storage,
-            progress=progress,
-            config=DriverConfig(
+        state_meta = {
+            "name": experiment_name,
+            "trainable_name": trainable_name,
+            "search_space": fingerprint,
+            "seed": seed,
+        }
+        batch_time = parse_timedelta(
+            dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
+        )
+        backend = DaskTrialBackend(
+            DaskBackend(connection.client),
+            RunSpec(
                 cls_key=f"{run_uid}:{trainable_name}",
                 cls_bytes=dumps_trainable(trainable_cls),
                 experiment_id=run_uid,
+                storage=storage,
                 storage_options=storage_options,
                 reuse_actors=reuse_actors,
-                retention=RetentionPolicy(keep_checkpoints_num, checkpoint_score_attr),
-                worker_wait_timeout_s=worker_wait_timeout_s,
-                state_meta={
-                    "name": experiment_name,
-                    "trainable_name": trainable_name,
-                    "search_space": fingerprint,
-                },
+                batch_policy=controller.batch_policy(batch_time),
             ),
-            infeasible_check=_cluster_check({t.resources for t in trials}),
         )
-        progress.on_start(storage.url, len(trials), _describe_cluster(connection.client))
+        callback_listener = CallbackListener(callback_list)
+        driver = Driver(
+            controller=controller,
+            backend=backend,
+            storage=storage,
+            listeners=Listeners(
+                [
+                    ResultLogListener(storage, progress),
+                    ProgressListener(progress),
+                    callback_listener,
+                ]
+            ),
+            build_state=lambda: _snapshot(controller, run_uid, state_meta),
+        )
+        total = search_alg.total_samples()
+        callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
+        progress.on_start(
+            storage.url,
+            total if total is not None else "unbounded",
+            _describe_cluster(connection.client),
+        )
         run_on_client_loop(connection.client, driver.run())
     finally:
         connection.close()
@@ -206,6 +275,7 @@ def run(
     if errored and raise_on_failed_trial:
         listing = "; ".join(f"{t} (see {t.logdir}/error.txt)" for t in errored)
         raise TuneError(f"{len(errored)} trial(s) did not complete: {listing}")
+    trials = controller.trials
     if return_trials:
         return trials
     from .analysis import ExperimentAnalysis
@@ -215,6 +285,34 @@ def run(
     )
     analysis.trials = trials
     return analysis
+
+
+def _snapshot(controller: Controller, run_uid: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The experiment state now: trials, the search algorithm's place, a stateful scheduler."""
+    state = build_state(controller.trials, run_uid, meta)
+    state["search_alg"] = controller.search_alg.get_state()
+    state["run_objects"] = run_objects_record(controller.scheduler, controller.trials)
+    return state
+
+
+def _set_search_properties(
+    scheduler: TrialScheduler,
+    search_alg: SearchAlgorithm,
+    metric: str | None,
+    mode: str | None,
+    config: dict[str, Any],
+) -> None:
+    if not scheduler.set_search_properties(metric, mode):
+        raise ValueError(
+            f"tune.run(metric={metric!r}, mode={mode!r}) contradicts the metric/mode of "
+            f"{type(scheduler).__name__} ({scheduler.metric!r}, {scheduler.mode!r}); set them "
+            "in one place."
+        )
+    if not search_alg.set_search_properties(metric, mode, config):
+        raise ValueError(
+            f"{type(search_alg).__name__} cannot take tune.run(metric={metric!r}, "
+            f"mode={mode!r}); set them on the search algorithm."
+        )
 
 
 def _check_arguments(
@@ -232,19 +330,30 @@ def _check_arguments(
     scheduler: Any,
     search_alg: Any,
     resume: Any,
+    time_budget_s: Any,
 ) -> None:
     """Every check on run()'s arguments that needs no cluster, so bad input fails at once."""
-    if search_alg is not None:
-        raise ValueError(
-            "search_alg= is not supported yet: dasktune generates trials from config= (grid "
-            "search and random sampling). Remove search_alg= or use tune.grid_search/sample_from."
+    if search_alg is not None and not isinstance(search_alg, SearchAlgorithm):
+        raise TypeError(
+            "search_alg= must be a dasktune search algorithm (e.g. "
+            "dasktune.search.BasicVariantGenerator()), got "
+            f"{type(search_alg).__name__}; adapters for Optuna, HyperOpt and others are not "
+            "available yet."
         )
+    if time_budget_s is not None and (
+        isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float))
+    ):
+        raise TypeError(f"time_budget_s must be a number of seconds, got {time_budget_s!r}")
+    if time_budget_s is not None and time_budget_s <= 0:
+        raise ValueError(f"time_budget_s must be > 0, got {time_budget_s!r}")
     if resume not in (False, True, "ERRORED_ONLY"):
         raise ValueError(
             f"resume must be False, True or 'ERRORED_ONLY', got {resume!r}; True continues every "
             "unfinished trial from its newest checkpoint, 'ERRORED_ONLY' also reruns failed ones."
         )
-    _check_int("num_samples", num_samples, minimum=1)
+    _check_int("num_samples", num_samples, minimum=-1)
+    if num_samples == 0:
+        raise ValueError("num_samples must be >= 1, or -1 to sample until the run is stopped")
     _check_int("checkpoint_freq", checkpoint_freq, minimum=0)
     _check_int("max_failures", max_failures, minimum=-1)
     _check_int("verbose", verbose, minimum=0)
@@ -268,32 +377,37 @@ def _check_arguments(
         )
 
 
-def _new_trials(
+def _trial_factory(
     trainable_cls: type[Trainable],
     trainable_name: str,
-    variants: list[Any],
     run_uid: str,
     default_resources: Resources | None,
     restore: str | None,
     name_creator: Callable[[Trial], str] | None,
     dirname_creator: Callable[[Trial], str] | None,
-) -> list[Trial]:
-    """One Trial per sampled configuration."""
-    trials = []
-    for index, variant in enumerate(variants):
+    location: StorageLocation,
+    first_index: int = 0,
+) -> Callable[[dict[str, Any], str], Trial]:
+    """What turns a sampled configuration into a Trial (numbered on from ``first_index``)."""
+    counter = itertools.count(first_index)
+
+    def make(config: dict[str, Any], tag: str) -> Trial:
+        index = next(counter)
         trial = Trial(
             trial_id=f"{run_uid}_{index:05d}",
             index=index,
             trainable_name=trainable_name,
-            config=variant.config,
-            experiment_tag=f"{index}_{variant.tag}" if variant.tag else str(index),
+            config=config,
+            experiment_tag=f"{index}_{tag}" if tag else str(index),
             dirname="",
-            resources=_trial_resources(trainable_cls, variant.config, default_resources),
+            resources=_trial_resources(trainable_cls, config, default_resources),
             restore_path=restore,
         )
         trial.dirname = _trial_dirname(trial, name_creator, dirname_creator)
-        trials.append(trial)
-    return trials
+        trial.logdir = location.join(trial.dirname)
+        return trial
+
+    return make
 
 
 def _new_experiment(
@@ -338,9 +452,9 @@ def _experiment_to_resume(
     return newest[1]
 
 
-def _resume_trials(
-    location: StorageLocation, trainable_name: str, fingerprint: str, mode: bool | str
-) -> tuple[list[Trial], str]:
+def _state_to_resume(
+    location: StorageLocation, trainable_name: str, fingerprint: str
+) -> dict[str, Any]:
     state = ExperimentStorage(location, create=False).read_state()
     assert state is not None
     if state.get("trainable_name") != trainable_name:
@@ -354,28 +468,49 @@ def _resume_trials(
             "(the trials keep the configs they were sampled with). Pass the same config= and "
             "num_samples=, or start a new experiment with another name=."
         )
-    trials = [trial_from_record(record) for record in state["trials"]]
+    return state
+
+
+def _resume_trials(
+    location: StorageLocation,
+    state: dict[str, Any],
+    scheduler: TrialScheduler,
+    mode: bool | str,
+) -> tuple[list[Trial], TrialScheduler]:
+    """The experiment's trials, set up to continue, and the scheduler to continue with: the
+    saved one (with its state, and the trials it refers to) when it is of the given class."""
+    restored = restore_run_objects(state.get("run_objects"), type(scheduler))
+    if restored is not None:
+        scheduler, trials = restored
+    else:
+        trials = [trial_from_record(record) for record in state["trials"]]
     for trial in trials:
         found = committed_checkpoints(location.join(trial.dirname), location.storage_options)
         plan_resume(trial, found[-1] if found else None, mode)
-    return trials, state["experiment_id"]
+    return trials, scheduler
 
 
-def _cluster_check(shapes: set[Resources]) -> Callable[[ResourceLedger], str | None]:
-    """A check run whenever workers join: why the trials can never run here (or None), and a
-    one-time warning when the cluster has GPUs no trial asks for."""
-    wants_gpu = any(s.gpu or s.extra_gpu for s in shapes)
+class _ClusterCheck:
+    """Run whenever workers join or a trial of a new shape appears: why some trial can never
+    run on the cluster (or None), and a one-time warning when the cluster has GPUs no trial
+    asks for."""
 
-    def check(ledger: ResourceLedger) -> str | None:
+    def __init__(self) -> None:
+        self.shapes: set[Resources] = set()
+
+    def __call__(self, ledger: ResourceLedger, new_shape: Resources | None = None) -> str | None:
+        if new_shape is not None:
+            self.shapes.add(new_shape)
+        if not ledger.workers:
+            return None
+        wants_gpu = any(s.gpu or s.extra_gpu for s in self.shapes)
         if not wants_gpu and ledger.total_capacity().get("GPU", 0) > 0:
             _warn_idle_gpus()
-        for shape in shapes:
+        for shape in [new_shape] if new_shape is not None else self.shapes:
             message = ledger.explain_infeasible(shape)
             if message:
                 return message
         return None
-
-    return check
 
 
 _warned_idle_gpus = False
@@ -400,9 +535,12 @@ def _describe_cluster(client: Any) -> str:
 
 
 def _check_ray_only_args(args: Mapping[str, Any]) -> None:
-    unknown = [k for k in args if k not in _IGNORED_RAY_ARGS]
+    for key, why in _REFUSED_RAY_ARGS.items():
+        if args.get(key) is not None:
+            raise ValueError(f"tune.run({key}=...): {why}.")
+    unknown = [k for k in args if k not in _IGNORED_RAY_ARGS and k not in _REFUSED_RAY_ARGS]
     if unknown:
-        known = list(inspect.signature(run).parameters) + list(_IGNORED_RAY_ARGS)
+        known = [*inspect.signature(run).parameters, *_IGNORED_RAY_ARGS, *_REFUSED_RAY_ARGS]
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, known, n=1)
@@ -412,7 +550,7 @@ def _check_ray_only_args(args: Mapping[str, Any]) -> None:
             "help(dasktune.run) for the accepted arguments."
         )
     for key, value in args.items():
-        if value not in (None, False, 0, "", [], {}):
+        if key in _IGNORED_RAY_ARGS and value not in (None, False, 0, "", [], {}):
             warnings.warn(
                 f"tune.run({key}=...) has no effect in dasktune: {_IGNORED_RAY_ARGS[key]}.",
                 stacklevel=3,

@@ -49,7 +49,7 @@ def test_checkpoint_at_end_row_is_done(client, tmp_path, batching):
 
 
 class _StopAtTwo(FIFOScheduler):
-    def on_trial_result(self, trial, result):
+    def on_trial_result(self, trial_runner, trial, result):
         if result["training_iteration"] >= 2:
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE

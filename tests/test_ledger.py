@@ -51,12 +51,12 @@ def test_fractional_gpu_packing():
 
 def test_extras_same_worker_first_then_others():
     book = ledger(a={"CPU": 2, "GPU": 1}, b={"CPU": 2, "GPU": 2})
-    placement = book.place("t", Resources(cpu=1, gpu=1, extra_gpu=2), prefer="a")
+    placement = book.place("t", Resources(cpu=1, gpu=1, extra_gpu=2), exclude={"b"})
     assert placement.worker == "a"
     assert placement.extras == {"b": {"GPU": 2.0}}
     assert book.free("b")["GPU"] == 0
     cpu = ledger(a={"CPU": 2}, b={"CPU": 2})
-    placement = cpu.place("t", Resources(cpu=1, extra_cpu=2), prefer="a")
+    placement = cpu.place("t", Resources(cpu=1, extra_cpu=2), exclude={"b"})
     assert placement.extras == {"a": {"CPU": 1.0}, "b": {"CPU": 1.0}}
     cpu.release("t")
     assert cpu.free("a")["CPU"] == 2 and cpu.free("b")["CPU"] == 2
@@ -74,13 +74,20 @@ def test_explain_infeasible():
 
 def test_remove_worker_frees_and_reports_trials():
     book = ledger(a={"CPU": 1}, b={"CPU": 1})
-    on_a = book.place("x", Resources(cpu=1), prefer="a")
-    book.place("y", Resources(cpu=1), prefer="b")
+    on_a = book.place("x", Resources(cpu=1), exclude={"b"})
+    book.place("y", Resources(cpu=1), exclude={"a"})
     assert on_a.worker == "a"
     assert book.remove_worker("a") == ["x"]
-    assert book.placement("x") is None
+    assert book.release("x") is None  # its slots went with the worker
     assert book.workers == ["b"]
-    book.release("x")
+
+
+def test_can_place_reserves_nothing():
+    book = ledger(a={"CPU": 1})
+    assert book.can_place(Resources(cpu=1)) and book.can_place(Resources(cpu=1))
+    assert not book.can_place(Resources(cpu=1), exclude={"a"})
+    book.place("x", Resources(cpu=1))
+    assert not book.can_place(Resources(cpu=1))
 
 
 def test_double_place_is_an_error():

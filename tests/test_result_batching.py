@@ -9,6 +9,7 @@ import random
 
 import dask
 import pytest
+from controller_harness import make_controller, running, step
 from helpers import read_rows
 from trainables import StepRecorder, checkpointing_function, step_recording_function
 
@@ -17,35 +18,25 @@ from dasktune import result as R
 from dasktune.backend.host import TrialHost
 from dasktune.controller import CheckpointPolicy, Controller
 from dasktune.function_trainable import wrap_function
-from dasktune.resources import Resources
 from dasktune.result_batching import BatchPolicy
 from dasktune.schedulers import FIFOScheduler, TrialScheduler
 from dasktune.shipping import dumps_trainable
-from dasktune.stoppers import Stopper, make_stopper
+from dasktune.stoppers import Stopper
 from dasktune.trial import Trial
 from dasktune.trial_info import TrialInfo
 
 
 def _controller(stop, freq=0, at_end=False, scheduler=None) -> Controller:
-    return Controller(
-        stopper=make_stopper(stop),
+    return make_controller(
+        1,
+        stop=stop,
         checkpoint_policy=CheckpointPolicy(freq=freq, at_end=at_end),
         scheduler=scheduler,
     )
 
 
 def _running_trial(controller: Controller) -> Trial:
-    trial = Trial(
-        trial_id="t0",
-        index=0,
-        trainable_name="T",
-        config={},
-        experiment_tag="0",
-        dirname="T_0",
-        resources=Resources(),
-    )
-    controller.add_trial(trial)
-    controller.start_trials(lambda t: "slot")
+    (trial,) = running(controller)
     return trial
 
 
@@ -66,7 +57,7 @@ def test_policy_agrees_with_the_controller_on_every_result(seed):
             R.DONE: rng.random() < 0.02,
             R.SHOULD_CHECKPOINT: rng.random() < 0.05,
         }
-        decision = controller.on_result(trial, result)
+        decision = step(controller, trial, result)
         if decision.stop or decision.checkpoint:
             assert policy.ends_batch(result), (result, decision)
         else:
@@ -97,7 +88,7 @@ def test_duplicate_closing_result_with_a_function_checkpoint_is_saved_first():
 
 
 class _CustomScheduler(FIFOScheduler):
-    def on_trial_result(self, trial, result):
+    def on_trial_result(self, trial_runner, trial, result):
         return TrialScheduler.STOP if result["metric"] > 3 else TrialScheduler.CONTINUE
 
 
@@ -133,7 +124,7 @@ def test_lock_step_host_never_ends_a_trial_the_driver_keeps(seed):
     trial = _running_trial(controller)
     for i in range(1, 80):
         result = {R.TRAINING_ITERATION: i, "metric": rng.randint(0, 70), R.DONE: i == 79}
-        decision = controller.on_result(trial, result)
+        decision = step(controller, trial, result)
         if policy.finishes(result):
             assert decision.stop and not decision.checkpoint
         if decision.stop:

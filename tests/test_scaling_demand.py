@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from controller_harness import add_workers, make_controller
+
+from dasktune import events as E
 from dasktune.backend.protection import (
     HANDLER,
     PLUGIN_NAME,
     TARGET_HANDLER,
     BusyWorkerProtection,
 )
-from dasktune.controller import Controller
 from dasktune.demand import workers_needed
 from dasktune.resources import Resources
-from dasktune.stoppers import NoopStopper
-from dasktune.trial import Trial
 
 WORKERS = {"tcp://a", "tcp://b", "tcp://c"}
 
@@ -147,29 +147,16 @@ def test_a_group_no_seen_worker_can_host_counts_a_worker_per_trial():
     assert workers_needed([(GPU1, 2)], [{"CPU": 4.0}]) == 2
 
 
-def make_controller(n: int, max_concurrent: int | None = None) -> Controller:
-    controller = Controller(NoopStopper(), max_concurrent_trials=max_concurrent)
-    for i in range(n):
-        controller.add_trial(
-            Trial(
-                trial_id=f"t{i}",
-                index=i,
-                trainable_name="T",
-                config={},
-                experiment_tag=str(i),
-                dirname=f"T_{i}",
-                resources=Resources(),
-            )
-        )
-    return controller
-
-
 def test_startable_pending_respects_the_concurrency_limit_and_stop_all():
-    controller = make_controller(5, max_concurrent=3)
+    controller = make_controller(5, max_concurrent_trials=3)
+    controller.handle(E.Tick(0.0))
     assert controller.startable_pending() == [(Resources(), 3)]
-    started = controller.start_trials(lambda trial: trial.trial_id if trial.index < 2 else None)
-    assert len(started) == 2
+    add_workers(controller, w={"CPU": 2})
+    assert controller.num_running == 2
     assert controller.startable_pending() == [(Resources(), 1)]
-    controller.stop_all()
+    controller.handle(E.StopRequested())
     assert controller.startable_pending() == []
-    assert make_controller(4).startable_pending() == [(Resources(), 4)]
+    # Trials the search algorithm has yet to hand out count too.
+    fresh = make_controller(4)
+    fresh.handle(E.Tick(0.0))
+    assert fresh.startable_pending() == [(Resources(), 4)]

@@ -22,28 +22,12 @@ from distributed.protocol import to_serialize
 from ..ledger import capacity_from_worker_info
 from .host import TrialHost
 from .protection import HANDLER, BusyWorkerProtection
+from .protocol import TrialCodeError, WorkerLost
+
+__all__ = ["DaskBackend", "HostHandle", "TrialCodeError", "WorkerLost"]
 
 # A host actor that takes longer than this to come up is treated as a lost worker.
 HOST_START_TIMEOUT_S = 120.0
-
-
-class WorkerLost(Exception):
-    """The worker holding a trial's actor died or dropped out of the cluster."""
-
-    def __init__(self, worker: str, detail: str = "") -> None:
-        super().__init__(
-            f"the worker {worker} holding the trial's actor was lost"
-            + (f" ({detail})" if detail else "")
-        )
-        self.worker = worker
-
-
-class TrialCodeError(Exception):
-    """The user's trainable raised; ``traceback`` is the text from the worker."""
-
-    def __init__(self, traceback_text: str) -> None:
-        super().__init__(traceback_text)
-        self.traceback = traceback_text
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from dasktune.search.sample import (
     sample_from,
     uniform,
 )
+from dasktune.search.search_algorithm import BasicVariantGenerator, SearchAlgorithm
 from dasktune.search.variants import (
     SampleSpec,
     Variant,
@@ -27,7 +28,9 @@ from dasktune.search.variants import (
 )
 
 __all__ = [
+    "BasicVariantGenerator",
     "Domain",
+    "SearchAlgorithm",
     "SampleSpec",
     "Variant",
     "choice",

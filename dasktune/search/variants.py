@@ -107,18 +107,20 @@ def generate_variants(
             be resolved; a ``sample_from`` function fails, returns a search-space object, or
             depends on itself. Messages name the key path, e.g. ``config["model"]["lr"]``.
     """
+    _check_arguments(config, num_samples, seed)  # no endless num_samples=-1 for a list
     return list(iter_variants(config, num_samples, seed))
 
 
 def iter_variants(
     config: dict[str, Any], num_samples: int = 1, seed: int | None = None
 ) -> Iterator[Variant]:
-    """Like :func:`generate_variants`, but lazily, one variant at a time.
+    """Like :func:`generate_variants`, but lazily, one variant at a time; ``num_samples=-1``
+    repeats the grid without end.
 
     The config is checked before this returns, so placement errors are raised here; errors of
     ``sample_from`` functions are raised while iterating.
     """
-    _check_arguments(config, num_samples, seed)
+    _check_arguments(config, num_samples, seed, endless_ok=True)
     _check_placement(config, ())
     return _variants(config, num_samples, random.Random(seed))
 
@@ -144,7 +146,8 @@ def format_path(path: Path) -> str:
 
 
 def _variants(config: dict[str, Any], num_samples: int, rng: random.Random) -> Iterator[Variant]:
-    for _ in range(num_samples):
+    # num_samples=-1 repeats the grid until the run ends it (time_budget_s, a Stopper).
+    for _ in itertools.count() if num_samples < 0 else range(num_samples):
         for grid_paths, resolved in _expand_grid(copy.deepcopy(config)):
             domain_paths = _resolve_domains(resolved, rng)
             yield Variant(config=resolved, tag=_format_tag(resolved, grid_paths + domain_paths))
@@ -153,7 +156,7 @@ def _variants(config: dict[str, Any], num_samples: int, rng: random.Random) -> I
 # --- argument and placement checks -------------------------------------------------------------
 
 
-def _check_arguments(config: Any, num_samples: Any, seed: Any) -> None:
+def _check_arguments(config: Any, num_samples: Any, seed: Any, endless_ok: bool = False) -> None:
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, got {type(config).__name__} {config!r}")
     if is_grid_search(config):
@@ -165,8 +168,9 @@ def _check_arguments(config: Any, num_samples: Any, seed: Any) -> None:
         raise ValueError(
             f"num_samples must be an int >= 1, got {type(num_samples).__name__} {num_samples!r}"
         )
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
+    if num_samples < 1 and not (endless_ok and num_samples == -1):
+        limit = ", or -1 for no limit" if endless_ok else ""
+        raise ValueError(f"num_samples must be an int >= 1{limit}, got {num_samples!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
 

@@ -1,0 +1,69 @@
+"""What Ray Tune's schedulers see as ``trial_runner``: the trials, and a ``trial_executor`` to
+act on any of them (``ray.tune.trial_runner.TrialRunner``'s surface that schedulers use).
+
+Nothing here acts at once: each request becomes an instruction of the controller, carried out
+when the trial's current call returns, so a scheduler may pause or stop another trial from
+inside a hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .resources import Resources
+from .trial import Trial, TrialStatus
+
+if TYPE_CHECKING:
+    from .controller import Controller
+
+
+class TrialExecutor:
+    """Ray's ``trial_runner.trial_executor``: pause, stop or checkpoint a trial."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    def pause_trial(self, trial: Trial) -> None:
+        """Pause a trial: it checkpoints, frees its slots and waits to be chosen again."""
+        self._controller.request_pause(trial)
+
+    def stop_trial(self, trial: Trial, error: bool = False, error_msg: str | None = None) -> None:
+        """Stop a trial for good (``error=True``: it ends in ERROR with ``error_msg``)."""
+        self._controller.request_stop(trial, error=error, error_msg=error_msg)
+
+    def save(self, trial: Trial, storage: str = "persistent", result: Any = None) -> None:
+        """Checkpoint a running trial after its current step."""
+        self._controller.request_save(trial)
+
+    def has_resources(self, resources: Resources) -> bool:
+        """Whether a trial asking for ``resources`` could be placed now."""
+        return self._controller.can_place(resources)
+
+    def get_running_trials(self) -> list[Trial]:
+        """The trials running now."""
+        return [t for t in self._controller.trials if t.status == TrialStatus.RUNNING]
+
+
+class TrialRunner:
+    """The run as Ray's schedulers see it."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+        self.trial_executor = TrialExecutor(controller)
+
+    def get_trials(self) -> list[Trial]:
+        """Every trial created so far, in creation order."""
+        return self._controller.trials
+
+    def has_resources(self, resources: Resources) -> bool:
+        """Whether a trial asking for ``resources`` could be placed now."""
+        return self._controller.can_place(resources)
+
+    def is_finished(self) -> bool:
+        """Whether the run has nothing left to do."""
+        return self._controller.is_finished
+
+    def first_runnable(self) -> Trial | None:
+        """The oldest PENDING trial that fits now, else the oldest PAUSED one (FIFO's choice),
+        found in O(resource shapes)."""
+        return self._controller.first_runnable()
