@@ -347,7 +347,12 @@ class Controller:
         num_samples)."""
         while not self.search_alg.is_finished() and (
             not self._num_pending
-            or (self._num_pending < PENDING_CAP and self.first_runnable() is None)
+            or (
+                self._num_pending < PENDING_CAP
+                and self.ledger.workers
+                and not self._at_concurrency_limit()
+                and self.first_runnable() is None
+            )
         ):
             trial = self.search_alg.next_trial()
             if trial is None:
