@@ -8,9 +8,9 @@ run. Each repetition times, alternately:
 - ``tune.run`` of 8 trials x 200 no-op results (``cpu: 0.25``, all 8 at once), from the call
   to its return; a callback splits it into start (call to first result), steady (first to last
   result) and end (last result to return);
-- the raw loop: 8 no-op actors created before its clock starts (``Client(...,
-  direct_to_workers=True)``), one call in flight per actor, 200 calls each, awaited on the
-  client's event loop.
+- the raw loop: 8 no-op actors created before its clock starts (an asynchronous
+  ``Client(..., direct_to_workers=True)`` in this process), one call in flight per actor, 200
+  calls each.
 Also 100 trials x 1 result (whole ``tune.run`` wall). Prints medians (min-max) and the ratio.
 """
 
@@ -30,7 +30,6 @@ if __package__ in (None, ""):
 from distributed import Client, LocalCluster
 
 import dasktune as tune
-from dasktune.backend.cluster import run_on_client_loop
 
 TRIALS, RESULTS = 8, 200
 
@@ -88,24 +87,29 @@ def time_tune_run(client: Client, local_dir: str, trials: int, results: int) -> 
     }
 
 
-def time_raw_loop(client: Client) -> float:
-    """Wall seconds of TRIALS x RESULTS no-op actor calls, one in flight per actor."""
-    workers = sorted(client.scheduler_info()["workers"])
-    actors = [
-        client.submit(NoopActor, actor=True, workers=[workers[i % len(workers)]]).result()
-        for i in range(TRIALS)
-    ]
+def time_raw_loop(address: str) -> float:
+    """Wall seconds of TRIALS x RESULTS no-op actor calls, one in flight per actor, on an
+    asynchronous ``Client(direct_to_workers=True)``; the actors exist before the clock starts
+    (an actor handle binds to the newest Client in the process, hence a client of its own)."""
 
-    async def drive(actor) -> None:
-        for _ in range(RESULTS):
-            await actor.step()
+    async def measure() -> float:
+        async with Client(address, asynchronous=True, direct_to_workers=True) as client:
+            workers = sorted(await client.run(os.getpid))
+            futures = [
+                client.submit(NoopActor, actor=True, workers=[workers[i % len(workers)]])
+                for i in range(TRIALS)
+            ]
+            actors = [await f for f in futures]
 
-    async def all_of_them() -> float:
-        started = time.perf_counter()
-        await asyncio.gather(*(drive(a) for a in actors))
-        return time.perf_counter() - started
+            async def drive(actor) -> None:
+                for _ in range(RESULTS):
+                    await actor.step()
 
-    return run_on_client_loop(client, all_of_them())
+            started = time.perf_counter()
+            await asyncio.gather(*(drive(a) for a in actors))
+            return time.perf_counter() - started
+
+    return asyncio.run(measure())
 
 
 def _fmt(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
@@ -129,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as local_dir:
             time_tune_run(client, local_dir, 2, 5)  # warm-up: worker imports
-            time_raw_loop(client)
+            time_raw_loop(cluster.scheduler_address)
             for _ in range(args.reps):
                 runs.append(time_tune_run(client, local_dir, TRIALS, RESULTS))
-                raw.append(time_raw_loop(client))
+                raw.append(time_raw_loop(cluster.scheduler_address))
                 small.append(time_tune_run(client, local_dir, 100, 1)["wall"])
     finally:
         client.close()

@@ -167,11 +167,15 @@ class Driver:
                 return
             if self._tasks.get(trial_id) is task:
                 del self._tasks[trial_id]
+            running = self.controller.num_running
             try:
                 self._apply(event)
             except BaseException as exc:  # noqa: BLE001 - e.g. a stop criterion error
                 self._fail_run(exc)
-            self._wake.set()
+            if self.controller.num_running != running:
+                # A trial ended or paused: housekeeping may be due (state write, the end). Not
+                # per result: a housekeeping turn costs more than a result.
+                self._wake.set()
 
         task = asyncio.create_task(call())
         self._tasks[trial_id] = task
