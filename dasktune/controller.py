@@ -471,14 +471,14 @@ class Controller:
             more = (total - made) if total is not None else (room or 1)
             if more > 0:
                 groups.append((self._last_shape, more))
-        startable: list[tuple[Resources, int]] = []
+        merged: dict[Resources, int] = {}  # one group per shape: packed together
         for shape, count in groups:
             if room is not None:
                 count = min(count, room)
                 room -= count
             if count > 0:
-                startable.append((shape, count))
-        return startable
+                merged[shape] = merged.get(shape, 0) + count
+        return list(merged.items())
 
     def _on_workers(self, event: E.WorkersChanged) -> None:
         if event.now:
