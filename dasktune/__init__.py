@@ -46,6 +46,7 @@ _SUBMODULES = {
     "schedulers",
     "search",
     "suggest",
+    "stopper",
     "integration",
     "function_runner",
     "trial_runner",

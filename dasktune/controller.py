@@ -49,6 +49,9 @@ from .trial_runner import TrialRunner
 # A worker whose actor could not be reached gets no new trials for this long (it is most likely
 # dying), unless the scheduler drops it first.
 QUARANTINE_S = 5.0
+# Once the run is stopping, how long a running trial may take to answer before it is
+# abandoned: a step stuck in user code cannot be interrupted, and must not hang the run.
+STOP_GRACE_S = 5.0
 # Trials made ahead while none of the waiting ones fits (the next might: another shape).
 PENDING_CAP = 8
 # Experiment state: rewritten every STATE_INTERVAL_S, and soon after a trial ended (sooner for
@@ -142,6 +145,7 @@ class Controller:
         self._worker_shapes: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         self._out: list[Instruction] = []
         self._stopping = False
+        self._stopping_since = 0.0
         self._dirty = True  # something changed that may let a trial start
         self._now = 0.0
         self._started_at: float | None = None
@@ -412,6 +416,12 @@ class Controller:
         budget = self.time_budget_s
         if budget is not None and not self._stopping and now - self._started_at >= budget:
             self._stop_all(end_waiting=True)
+        elif not self._stopping and self.stopper.stop_all():
+            # Asked here too, not only after results: a TimeoutStopper must end a run whose
+            # trials are stuck and report nothing.
+            self._stop_all()
+        if self._stopping and self._num_running and now - self._stopping_since >= STOP_GRACE_S:
+            self._abandon_stuck()
         self._check_waiting_for_workers(now)
         after_change = max(STATE_AFTER_CHANGE_S, len(self.trials) * STATE_AFTER_CHANGE_PER_TRIAL_S)
         due = now >= self._next_state
@@ -777,13 +787,37 @@ class Controller:
         if self.failure_policy.fail_fast:
             self._stop_all()
 
+    def _abandon_stuck(self) -> None:
+        """Running trials that did not answer within the grace after the run began to stop
+        end TERMINATED; their actors are given up (the step goes on in its worker's thread
+        until the worker ends, which dasktune's embedded cluster does at the run's end)."""
+        stuck = [self._by_id[t] for t, call in self._call.items() if call != "find"]
+        for trial in stuck:
+            self._out.append(Abandon(trial, trial.run_number))
+            self._leave_running(trial)
+            self._ending.pop(trial.trial_id, None)
+            self._failure.pop(trial.trial_id, None)
+            self._out.append(
+                Notify(
+                    Note.WAITING,
+                    info={
+                        "text": f"trial {trial} did not answer within {STOP_GRACE_S:g} s of "
+                        "the run stopping (a step stuck in its code?); its actor was given "
+                        "up and the trial ends TERMINATED"
+                    },
+                )
+            )
+            self._finish(trial, removed=True)
+
     def _on_stop_requested(self, event: E.StopRequested) -> None:
         self._stop_all()
 
     def _stop_all(self, end_waiting: bool = False) -> None:
         """Start nothing more; running trials stop at their next reply. ``end_waiting``
         (the time budget, as in Ray): waiting trials end TERMINATED too."""
-        self._stopping = True
+        if not self._stopping:
+            self._stopping = True
+            self._stopping_since = self._now
         if not end_waiting:
             return
         waiting = [t for q in self._pending.values() for t in q] + self._paused

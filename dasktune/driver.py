@@ -27,6 +27,8 @@ from .storage import ExperimentStorage
 WORKER_POLL_INTERVAL_S = 1.0
 # How long the last state write at the end of a run may take before the run gives up on it.
 FINAL_WRITE_TIMEOUT_S = 60.0
+# After Ctrl-C: how long running trainables get to stop (a step stuck in user code never does).
+INTERRUPT_STOP_S = 3.0
 
 StateBuilder = Callable[[], dict[str, Any]]
 
@@ -75,6 +77,7 @@ class Driver:
         self._protection_checked = False
         self._usage_wanted: I.ReportUsage | None = None
         self._usage_sending = False
+        self._interrupted = False
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -102,6 +105,9 @@ class Driver:
                     break
                 await self.clock.wait(self._wake, max(0.0, next_poll - self.clock.now()))
                 self._wake.clear()
+        except asyncio.CancelledError:
+            self._interrupted = True
+            raise
         finally:
             await self._shutdown()
 
@@ -303,7 +309,7 @@ class Driver:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await self.backend.close()
+            await self.backend.close(INTERRUPT_STOP_S if self._interrupted else None)
         finally:
             try:
                 await self.listeners.on_run_end(self.controller.trials)

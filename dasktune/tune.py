@@ -267,7 +267,14 @@ def run(
             total if total is not None else "unbounded",
             _describe_cluster(connection.client),
         )
-        run_on_client_loop(connection.client, driver.run())
+        run_on_client_loop(
+            connection.client,
+            driver.run(),
+            on_interrupt=lambda: (
+                f"stopping {controller.num_running} running trial(s), closing their logs and "
+                "writing the experiment state (resume=True continues them)"
+            ),
+        )
     finally:
         connection.close()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -15,7 +16,8 @@ from ..resources import Resources
 
 T = TypeVar("T")
 
-# How long a cancelled run may take to stop its trainables after Ctrl-C.
+# How long a cancelled run may take to stop its trainables after Ctrl-C (the driver's own
+# shutdown is bounded well below this: see driver.INTERRUPT_STOP_S).
 SHUTDOWN_WAIT_S = 30.0
 
 
@@ -109,11 +111,17 @@ def _client_for(address: str) -> Client:
     return Client(address, direct_to_workers=True, set_as_default=False, timeout="30s")
 
 
-def run_on_client_loop(client: Client, coroutine: Coroutine[Any, Any, T]) -> T:
+def run_on_client_loop(
+    client: Client,
+    coroutine: Coroutine[Any, Any, T],
+    on_interrupt: Callable[[], str] | None = None,
+) -> T:
     """Run a coroutine on the client's event loop (where its comms live) and wait for it.
 
     On Ctrl-C the coroutine is cancelled and given up to ``SHUTDOWN_WAIT_S`` to clean up (the
-    driver stops the running trainables and flushes logs) before the interrupt propagates.
+    driver stops the running trainables, flushes logs and writes the experiment state) before
+    the interrupt propagates; ``on_interrupt()`` says what is being stopped. A second Ctrl-C
+    stops waiting at once.
     """
     finished = threading.Event()
 
@@ -127,6 +135,16 @@ def run_on_client_loop(client: Client, coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return future.result()
     except KeyboardInterrupt:
+        doing = on_interrupt() if on_interrupt is not None else "stopping the run"
+        _say(f"Ctrl-C: {doing}; press Ctrl-C again to force")
         future.cancel()
-        finished.wait(SHUTDOWN_WAIT_S)
+        try:
+            if not finished.wait(SHUTDOWN_WAIT_S):
+                _say(f"the run did not stop within {SHUTDOWN_WAIT_S:g} s; leaving it")
+        except KeyboardInterrupt:
+            _say("forced: not waiting for the trials to stop")
         raise
+
+
+def _say(text: str) -> None:
+    print(f"== dasktune: {text}", file=sys.stderr, flush=True)

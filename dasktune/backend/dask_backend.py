@@ -69,8 +69,8 @@ class DaskBackend:
         """Tell the scheduler plugin which workers this run keeps busy and how many more its
         pending trials need; return why not, if the scheduler refused (the plugin is then
         treated as absent: a scheduler with another dasktune version must not end the run)."""
-        if not self._protected:
-            return None
+        if not self._protected or self.client.scheduler is None:
+            return None  # no plugin, or the client is closing (Ctrl-C forced)
         try:
             await getattr(self.client.scheduler, HANDLER)(
                 run_id=run_id, workers=sorted(workers), demand=demand

@@ -210,16 +210,13 @@ class DaskTrialBackend:
         ours = [(url, i) for i, url in found if i in iterations]
         return ours[-1] if ours else None
 
-    async def close(self) -> None:
-        """Stop what still runs (best effort), then release every host."""
-        running = list(self._running)
-        if running:
-            hosts = [self._running.pop(t) for t in running]
+    async def close(self, stop_timeout: float | None = None) -> None:
+        """Stop what still runs (best effort, all at once), then release every host."""
+        timeout = STOP_TIMEOUT_S if stop_timeout is None else stop_timeout
+        hosts = [self._running.pop(t) for t in list(self._running)]
+        if hosts:
             await asyncio.gather(
-                *(
-                    asyncio.wait_for(self.hosts.call(h, "stop", False), STOP_TIMEOUT_S)
-                    for h in hosts
-                ),
+                *(asyncio.wait_for(self.hosts.call(h, "stop", False), timeout) for h in hosts),
                 return_exceptions=True,
             )
-        await self.hosts.close(stop_timeout=STOP_TIMEOUT_S)
+        await self.hosts.close(stop_timeout=timeout)

@@ -30,8 +30,9 @@ from .embedded_shape import WorkerShape
 
 # How long a worker process may take to import Dask and register with the scheduler.
 WORKER_START_TIMEOUT_S = 60.0
-# How long a closing worker process gets to exit after SIGTERM before it is killed.
-WORKER_STOP_TIMEOUT_S = 5.0
+# How long a closing worker process gets to exit after SIGTERM before it is killed (a thread
+# stuck in a trial's step would hold it forever).
+WORKER_STOP_TIMEOUT_S = 2.0
 # Pause before starting a worker again after its process died, growing while it keeps dying.
 RESTART_DELAYS_S = (0.5, 2.0, 5.0, 10.0)
 

@@ -86,6 +86,7 @@ class TrialBackend(Protocol):
         why the report was refused, if it was."""
         ...
 
-    async def close(self) -> None:
-        """Stop trainables kept for reuse and release every host."""
+    async def close(self, stop_timeout: float | None = None) -> None:
+        """Stop what still runs and trainables kept for reuse, each within ``stop_timeout``
+        seconds (a default when None), and release every host."""
         ...

@@ -188,7 +188,7 @@ class SimulatedBackend:
         ours = sorted((i, url) for i, url in saved if i in iterations)
         return (ours[-1][1], ours[-1][0]) if ours else None
 
-    async def close(self) -> None:
+    async def close(self, stop_timeout: float | None = None) -> None:
         """Drop every host."""
         self.hosted.clear()
         self.closed = True
