@@ -20,6 +20,7 @@ from . import instructions as I
 from .backend.protocol import TrialBackend, TrialCodeError, WorkerLost
 from .checkpoints import delete_checkpoint
 from .controller import Controller
+from .experiment_lock import REFRESH_INTERVAL_S, ExperimentLock, ExperimentLockLost
 from .listeners import Listener
 from .storage import ExperimentStorage
 
@@ -57,6 +58,7 @@ class Driver:
         listeners: Listener,
         build_state: StateBuilder,
         clock: Clock | None = None,
+        lock: ExperimentLock | None = None,
     ) -> None:
         self.controller = controller
         self.backend = backend
@@ -75,6 +77,10 @@ class Driver:
         self._protection_checked = False
         self._usage_wanted: I.ReportUsage | None = None
         self._usage_sending = False
+        # The experiment's lock: its heartbeat rides on the state timer (never per result).
+        self.lock = lock
+        self._lock_refreshing: asyncio.Future[None] | None = None
+        self._lock_refreshed = self.clock.now()
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -140,6 +146,7 @@ class Driver:
             self._side(asyncio.to_thread(delete_checkpoint, ins.url, self._storage_options()))
         elif isinstance(ins, I.WriteState):
             self._write_state()
+            self._refresh_lock()
         elif isinstance(ins, I.ReportUsage):
             self._usage_wanted = ins
             self._send_usage()
@@ -253,6 +260,32 @@ class Driver:
             self._state_wanted = False
             self._write_state()
 
+    def _refresh_lock(self) -> None:
+        """Renew the lock's heartbeat in a thread, one renewal at a time; a lock another run
+        took over ends this run (two writers would mix the experiment)."""
+        if self.lock is None or self._lock_refreshing is not None:
+            return
+        now = self.clock.now()
+        if now - self._lock_refreshed < REFRESH_INTERVAL_S:
+            return
+        self._lock_refreshed = now
+        self._lock_refreshing = asyncio.ensure_future(asyncio.to_thread(self.lock.refresh))
+        self._lock_refreshing.add_done_callback(self._lock_refresh_done)
+
+    def _lock_refresh_done(self, future: asyncio.Future[None]) -> None:
+        self._lock_refreshing = None
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, ExperimentLockLost):
+            self._fail_run(exc)
+        elif exc is not None:
+            warnings.warn(
+                f"could not renew the experiment's lock ({exc!r}); if this lasts longer than "
+                "dasktune.lock-timeout, a run with resume=True may take the experiment over.",
+                stacklevel=1,
+            )
+
     def _protection_ready(self) -> bool:
         """Whether the scheduler plugin's registration has ended; warns once if it failed."""
         protection = self._protection
@@ -311,6 +344,9 @@ class Driver:
                 await self._final_writes()
 
     async def _final_writes(self) -> None:
+        if self._lock_refreshing is not None:
+            # Done before the run releases the lock, so no renewal lands after the release.
+            await asyncio.wait({self._lock_refreshing}, timeout=FINAL_WRITE_TIMEOUT_S)
         if self._state_writing is not None:
             await asyncio.wait({self._state_writing}, timeout=FINAL_WRITE_TIMEOUT_S)
         if self.storage is not None:
