@@ -20,6 +20,7 @@ from . import instructions as I
 from .backend.protocol import TrialBackend, TrialCodeError, WorkerLost
 from .checkpoints import delete_checkpoint
 from .controller import Controller
+from .experiment_lock import REFRESH_INTERVAL_S, ExperimentLock, ExperimentLockLost
 from .listeners import Listener
 from .storage import ExperimentStorage
 
@@ -59,6 +60,7 @@ class Driver:
         listeners: Listener,
         build_state: StateBuilder,
         clock: Clock | None = None,
+        lock: ExperimentLock | None = None,
     ) -> None:
         self.controller = controller
         self.backend = backend
@@ -78,6 +80,10 @@ class Driver:
         self._usage_wanted: I.ReportUsage | None = None
         self._usage_sending = False
         self._interrupted = False
+        # The experiment's lock: its heartbeat rides on the state timer (never per result).
+        self.lock = lock
+        self._lock_refreshing: asyncio.Future[None] | None = None
+        self._lock_refreshed = self.clock.now()
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -128,24 +134,25 @@ class Driver:
         if isinstance(ins, I.Notify):
             self.listeners.on_note(ins, self.controller.trials, self._iteration)
         elif isinstance(ins, I.Train):
-            self._call(ins.trial, ins.run, "train", self._train(ins))
+            self._call(ins.trial, ins.run, "train", lambda: self._train(ins))
         elif isinstance(ins, I.Save):
-            self._call(ins.trial, ins.run, "save", self._save(ins))
+            self._call(ins.trial, ins.run, "save", lambda: self._save(ins))
         elif isinstance(ins, I.StartTrial):
-            self._call(ins.trial, ins.run, "start", self._start(ins))
+            self._call(ins.trial, ins.run, "start", lambda: self._start(ins))
         elif isinstance(ins, I.Stop):
-            self._call(ins.trial, ins.run, "stop", self._stop(ins))
+            self._call(ins.trial, ins.run, "stop", lambda: self._stop(ins))
         elif isinstance(ins, I.Abandon):
             task = self._tasks.pop(ins.trial.trial_id, None)
             if task is not None:
                 task.cancel()
             self.backend.abandon(ins.trial)
         elif isinstance(ins, I.FindCheckpoint):
-            self._call(ins.trial, ins.run, "find", self._find(ins))
+            self._call(ins.trial, ins.run, "find", lambda: self._find(ins))
         elif isinstance(ins, I.DeleteCheckpoint):
             self._side(asyncio.to_thread(delete_checkpoint, ins.url, self._storage_options()))
         elif isinstance(ins, I.WriteState):
             self._write_state()
+            self._refresh_lock()
         elif isinstance(ins, I.ReportUsage):
             self._usage_wanted = ins
             self._send_usage()
@@ -153,13 +160,18 @@ class Driver:
             raise TypeError(f"the driver cannot carry out {ins!r}")
 
     # -- calls to a trial's host -------------------------------------------------------------
-    def _call(self, trial: Any, run: int, name: str, work: Awaitable[E.Event]) -> None:
-        """Run one host call (``name``) as a task; its outcome becomes the next event."""
+    def _call(
+        self, trial: Any, run: int, name: str, work: Callable[[], Awaitable[E.Event]]
+    ) -> None:
+        """Run one host call (``name``) as a task; its outcome becomes the next event.
+
+        ``work`` makes the call's coroutine inside the task, so a task cancelled before it ran
+        leaves no coroutine behind un-awaited."""
         trial_id = trial.trial_id
 
         async def call() -> None:
             try:
-                event = await work
+                event = await work()
             except WorkerLost as exc:
                 event = E.CallFailed(
                     trial_id, run, name, exc.detail, worker_lost=True, worker=exc.worker
@@ -259,6 +271,32 @@ class Driver:
             self._state_wanted = False
             self._write_state()
 
+    def _refresh_lock(self) -> None:
+        """Renew the lock's heartbeat in a thread, one renewal at a time; a lock another run
+        took over ends this run (two writers would mix the experiment)."""
+        if self.lock is None or self._lock_refreshing is not None:
+            return
+        now = self.clock.now()
+        if now - self._lock_refreshed < REFRESH_INTERVAL_S:
+            return
+        self._lock_refreshed = now
+        self._lock_refreshing = asyncio.ensure_future(asyncio.to_thread(self.lock.refresh))
+        self._lock_refreshing.add_done_callback(self._lock_refresh_done)
+
+    def _lock_refresh_done(self, future: asyncio.Future[None]) -> None:
+        self._lock_refreshing = None
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, ExperimentLockLost):
+            self._fail_run(exc)
+        elif exc is not None:
+            warnings.warn(
+                f"could not renew the experiment's lock ({exc!r}); if this lasts longer than "
+                "dasktune.lock-timeout, a run with resume=True may take the experiment over.",
+                stacklevel=1,
+            )
+
     def _protection_ready(self) -> bool:
         """Whether the scheduler plugin's registration has ended; warns once if it failed."""
         protection = self._protection
@@ -317,6 +355,9 @@ class Driver:
                 await self._final_writes()
 
     async def _final_writes(self) -> None:
+        if self._lock_refreshing is not None:
+            # Done before the run releases the lock, so no renewal lands after the release.
+            await asyncio.wait({self._lock_refreshing}, timeout=FINAL_WRITE_TIMEOUT_S)
         if self._state_writing is not None:
             await asyncio.wait({self._state_writing}, timeout=FINAL_WRITE_TIMEOUT_S)
         if self.storage is not None:

@@ -96,6 +96,46 @@ class StorageLocation:
         """Read a whole file."""
         return self.fs.cat_file(self.path(relpath)).decode()
 
+    def create_exclusive(self, relpath: str, text: str) -> bool:
+        """Create a file with ``text`` unless it exists; False if it does.
+
+        Atomic where the filesystem can tell "create" from "overwrite": a local disk (the file
+        is written aside and hard-linked into place, which fails if the name exists, so readers
+        never see it half-written) and S3 (a conditional PUT, ``If-None-Match: *``, through
+        s3fs's ``"xb"`` mode). Other fsspec backends get ``"xb"`` as they implement it; one
+        that ignores the ``x`` checks first and is atomic only up to that check.
+        """
+        target = self.path(relpath)
+        if self.is_local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "w") as f:
+                f.write(text)
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                return False
+            except OSError:  # no hard links here (FAT, some network mounts): O_EXCL instead
+                return _create_excl(target, text)
+            finally:
+                os.unlink(tmp)
+            return True
+        if self.exists(relpath):
+            return False
+        try:
+            with self.fs.open(target, "xb") as f:
+                f.write(text.encode())
+        except FileExistsError:
+            return False
+        return True
+
+    def remove(self, relpath: str) -> None:
+        """Delete a file; a file already gone is fine."""
+        try:
+            self.fs.rm_file(self.path(relpath))
+        except FileNotFoundError:
+            pass
+
     def subdirs(self) -> list[StorageLocation]:
         """The directories directly below the root (none if the root does not exist)."""
         if not self.exists():
@@ -106,11 +146,33 @@ class StorageLocation:
             if self.fs.isdir(p)
         ]
 
+    def subdir_names(self) -> list[str]:
+        """Names of the directories directly below the root, from one listing (none if the
+        root does not exist)."""
+        if not self.exists():
+            return []
+        return [
+            posixpath.basename(str(entry["name"]).rstrip("/"))
+            for entry in self.fs.ls(self.root, detail=True)
+            if entry.get("type") == "directory"
+        ]
+
     def exists(self, relpath: str = "") -> bool:
         """Whether a path exists below the root."""
         if not self.is_local:
             self.fs.invalidate_cache()
         return self.fs.exists(self.path(relpath) if relpath else self.root)
+
+
+def _create_excl(path: str, text: str) -> bool:
+    """Create ``path`` only if it does not exist (atomic, but briefly empty to readers)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return True
 
 
 def _avoid_upload_hangs(fs: Any) -> None:

@@ -8,11 +8,9 @@ import itertools
 import os
 import posixpath
 import random
-import re
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -27,6 +25,7 @@ from .checkpoints import committed_checkpoints
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver
 from .error import TuneError
+from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
     plan_resume,
@@ -38,6 +37,12 @@ from .experiment_state import (
 from .function_trainable import trainable_name_of
 from .ledger import ResourceLedger
 from .listeners import Listeners
+from .naming import (
+    TrialDirnames,
+    check_experiment_name,
+    check_storage_dir,
+    default_experiment_name,
+)
 from .progress import ProgressListener, ProgressReporter
 from .registry import get_trainable_cls, to_trainable_class
 from .resources import Resources
@@ -56,7 +61,8 @@ if TYPE_CHECKING:
     from .analysis import ExperimentAnalysis
 
 DEFAULT_LOCAL_DIR = os.path.join("~", "dasktune_results")
-_MAX_DIRNAME = 130
+# Files of the experiment itself, which no trial directory may take the name of.
+_EXPERIMENT_FILES = (EXPERIMENT_STATE_FILE, LOCK_FILE)
 
 # Ray arguments that have no meaning here, and why (a warning says so when one is passed).
 _IGNORED_RAY_ARGS = {
@@ -156,127 +162,142 @@ def run(
         resume=resume,
         time_budget_s=time_budget_s,
     )
+    check_storage_dir("local_dir", local_dir)
+    check_storage_dir("upload_dir", upload_dir)
     if config is None:
         config = {}
     default_resources = (
         Resources.from_request(resources_per_trial) if resources_per_trial is not None else None
     )
     storage_options = dict(storage_options or {})
-    root = StorageLocation(upload_dir or local_dir or DEFAULT_LOCAL_DIR, storage_options)
+    root = StorageLocation(os.fspath(upload_dir or local_dir or DEFAULT_LOCAL_DIR), storage_options)
+    check_experiment_name(name, root.url)
     fingerprint = search_space_fingerprint(config, num_samples)
     scheduler = scheduler or FIFOScheduler()
     search_alg = search_alg or BasicVariantGenerator()
     _set_search_properties(scheduler, search_alg, metric, mode, config)
 
-    resumed: list[Trial] = []
-    state: dict[str, Any] | None = None
+    # The experiment directory is locked before anything is read from or written to it, and
+    # unlocked when the run ends, however it ends (see experiment_lock.py).
+    run_uid = uuid.uuid4().hex[:5]
     if resume:
         location = _experiment_to_resume(root, name, trainable_name)
-        state = _state_to_resume(location, trainable_name, fingerprint)
-        resumed, scheduler = _resume_trials(location, state, scheduler, resume)
-        run_uid = state["experiment_id"]
-        seed = state.get("seed", seed)
         experiment_name = posixpath.basename(location.url.rstrip("/").replace(os.sep, "/"))
+        lock = ExperimentLock.acquire(location, take_over=True)
     else:
-        if seed is None:
+        experiment_name, location, lock = _new_experiment(root, name, trainable_name, run_uid)
+    with lock:
+        resumed: list[Trial] = []
+        state: dict[str, Any] | None = None
+        if resume:
+            state = _state_to_resume(location, trainable_name, fingerprint)
+            resumed, scheduler = _resume_trials(location, state, scheduler, resume)
+            run_uid = state["experiment_id"]
+            seed = state.get("seed", seed)
+        elif seed is None:
             seed = random.getrandbits(64)  # so random.seed(...) before run() reproduces trials
-        run_uid = uuid.uuid4().hex[:5]
-        experiment_name, location = _new_experiment(root, name, trainable_name, run_uid)
-    make_trial = _trial_factory(
-        trainable_cls,
-        trainable_name,
-        run_uid,
-        default_resources,
-        restore,
-        trial_name_creator,
-        trial_dirname_creator,
-        location,
-        first_index=len(resumed),
-    )
-    search_alg.setup_experiment(config, num_samples, seed, make_trial)
-    if state is not None and state.get("search_alg") is not None:
-        search_alg.set_state(state["search_alg"])
-    for trial in resumed:
-        trial.logdir = location.join(trial.dirname)
+        # Directories already there count as taken: a trial made after the last state write
+        # of a run that died has one, and no state entry.
+        dirnames = TrialDirnames(
+            [*_EXPERIMENT_FILES, *location.subdir_names(), *(t.dirname for t in resumed)]
+        )
+        make_trial = _trial_factory(
+            trainable_cls,
+            trainable_name,
+            run_uid,
+            default_resources,
+            restore,
+            trial_name_creator,
+            trial_dirname_creator,
+            dirnames,
+            location,
+            first_index=len(resumed),
+        )
+        search_alg.setup_experiment(config, num_samples, seed, make_trial)
+        if state is not None and state.get("search_alg") is not None:
+            search_alg.set_state(state["search_alg"])
+        for trial in resumed:
+            trial.logdir = location.join(trial.dirname)
 
-    checker = _ClusterCheck()
-    controller = Controller(
-        stopper=stopper,
-        search_alg=search_alg,
-        scheduler=scheduler,
-        checkpoint_policy=CheckpointPolicy(freq=checkpoint_freq, at_end=checkpoint_at_end),
-        failure_policy=FailurePolicy(max_failures=max_failures, fail_fast=fail_fast),
-        retention=RetentionPolicy(keep_checkpoints_num, checkpoint_score_attr),
-        max_concurrent_trials=max_concurrent_trials,
-        time_budget_s=time_budget_s,
-        worker_wait_timeout_s=worker_wait_timeout_s,
-        infeasible_check=checker,
-        can_checkpoint=trainable_cls.can_checkpoint(),
-    )
-    for trial in resumed:
-        controller.add_trial(trial)
-    controller.top_up()  # the first trial now: the embedded cluster is shaped to it
-    progress = ProgressReporter(verbose)
-    connection = connect(
-        client=client,
-        address=address,
-        trial_requests={t.resources for t in controller.trials},
-        max_trials_at_once=max_concurrent_trials,
-    )
-    try:
-        storage = ExperimentStorage(location)
-        state_meta = {
-            "name": experiment_name,
-            "trainable_name": trainable_name,
-            "search_space": fingerprint,
-            "seed": seed,
-        }
-        batch_time = parse_timedelta(
-            dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
+        checker = _ClusterCheck()
+        controller = Controller(
+            stopper=stopper,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            checkpoint_policy=CheckpointPolicy(freq=checkpoint_freq, at_end=checkpoint_at_end),
+            failure_policy=FailurePolicy(max_failures=max_failures, fail_fast=fail_fast),
+            retention=RetentionPolicy(keep_checkpoints_num, checkpoint_score_attr),
+            max_concurrent_trials=max_concurrent_trials,
+            time_budget_s=time_budget_s,
+            worker_wait_timeout_s=worker_wait_timeout_s,
+            infeasible_check=checker,
+            can_checkpoint=trainable_cls.can_checkpoint(),
         )
-        backend = DaskTrialBackend(
-            DaskBackend(connection.client),
-            RunSpec(
-                cls_key=f"{run_uid}:{trainable_name}",
-                cls_bytes=dumps_trainable(trainable_cls),
-                experiment_id=run_uid,
+        for trial in resumed:
+            controller.add_trial(trial)
+        controller.top_up()  # the first trial now: the embedded cluster is shaped to it
+        progress = ProgressReporter(verbose)
+        connection = connect(
+            client=client,
+            address=address,
+            trial_requests={t.resources for t in controller.trials},
+            max_trials_at_once=max_concurrent_trials,
+        )
+        try:
+            storage = ExperimentStorage(location)
+            state_meta = {
+                "name": experiment_name,
+                "trainable_name": trainable_name,
+                "search_space": fingerprint,
+                "seed": seed,
+            }
+            batch_time = parse_timedelta(
+                dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
+            )
+            backend = DaskTrialBackend(
+                DaskBackend(connection.client),
+                RunSpec(
+                    cls_key=f"{run_uid}:{trainable_name}",
+                    cls_bytes=dumps_trainable(trainable_cls),
+                    experiment_id=run_uid,
+                    storage=storage,
+                    storage_options=storage_options,
+                    reuse_actors=reuse_actors,
+                    batch_policy=controller.batch_policy(batch_time),
+                ),
+            )
+            callback_listener = CallbackListener(callback_list)
+            driver = Driver(
+                controller=controller,
+                backend=backend,
                 storage=storage,
-                storage_options=storage_options,
-                reuse_actors=reuse_actors,
-                batch_policy=controller.batch_policy(batch_time),
-            ),
-        )
-        callback_listener = CallbackListener(callback_list)
-        driver = Driver(
-            controller=controller,
-            backend=backend,
-            storage=storage,
-            listeners=Listeners(
-                [
-                    ResultLogListener(storage, progress),
-                    ProgressListener(progress),
-                    callback_listener,
-                ]
-            ),
-            build_state=lambda: _snapshot(controller, run_uid, state_meta),
-        )
-        total = search_alg.total_samples()
-        callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
-        progress.on_start(
-            storage.url,
-            total if total is not None else "unbounded",
-            _describe_cluster(connection.client),
-        )
-        run_on_client_loop(
-            connection.client,
-            driver.run(),
-            on_interrupt=lambda: (
-                f"stopping {controller.num_running} running trial(s), closing their logs and "
-                "writing the experiment state (resume=True continues them)"
-            ),
-        )
-    finally:
-        connection.close()
+                listeners=Listeners(
+                    [
+                        ResultLogListener(storage, progress),
+                        ProgressListener(progress),
+                        callback_listener,
+                    ]
+                ),
+                build_state=lambda: _snapshot(controller, run_uid, state_meta),
+                lock=lock,
+            )
+            total = search_alg.total_samples()
+            callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
+            progress.on_start(
+                storage.url,
+                total if total is not None else "unbounded",
+                _describe_cluster(connection.client),
+            )
+            run_on_client_loop(
+                connection.client,
+                driver.run(),
+                on_interrupt=lambda: (
+                    f"stopping {controller.num_running} running trial(s), closing their logs "
+                    "and writing the experiment state (resume=True continues them)"
+                ),
+            )
+        finally:
+            connection.close()
 
     errored = controller.errored()
     if errored and raise_on_failed_trial:
@@ -392,10 +413,12 @@ def _trial_factory(
     restore: str | None,
     name_creator: Callable[[Trial], str] | None,
     dirname_creator: Callable[[Trial], str] | None,
+    dirnames: TrialDirnames,
     location: StorageLocation,
     first_index: int = 0,
 ) -> Callable[[dict[str, Any], str], Trial]:
-    """What turns a sampled configuration into a Trial (numbered on from ``first_index``)."""
+    """What turns a sampled configuration into a Trial (numbered on from ``first_index``), in
+    a directory of its own (``dirnames`` knows the names taken)."""
     counter = itertools.count(first_index)
 
     def make(config: dict[str, Any], tag: str) -> Trial:
@@ -410,7 +433,7 @@ def _trial_factory(
             resources=_trial_resources(trainable_cls, config, default_resources),
             restore_path=restore,
         )
-        trial.dirname = _trial_dirname(trial, name_creator, dirname_creator)
+        trial.dirname = dirnames.claim(trial, name_creator, dirname_creator)
         trial.logdir = location.join(trial.dirname)
         return trial
 
@@ -419,19 +442,31 @@ def _trial_factory(
 
 def _new_experiment(
     root: StorageLocation, name: str | None, trainable_name: str, run_uid: str
-) -> tuple[str, StorageLocation]:
+) -> tuple[str, StorageLocation, ExperimentLock]:
+    """The new experiment's name and location, locked for this run."""
+    generated = name is None
     if name is None:
-        name = f"{trainable_name}_{datetime.now():%Y-%m-%d_%H-%M-%S}"
+        name = default_experiment_name(trainable_name)
         if root.exists(name):
             name = f"{name}_{run_uid}"
     location = root.child(name)
+    try:
+        lock = ExperimentLock.acquire(location, take_over=False)
+    except ExperimentLocked:
+        if not generated or name.endswith(run_uid):
+            raise
+        # Another run of the same trainable started this second and took the name first.
+        name = f"{name}_{run_uid}"
+        location = root.child(name)
+        lock = ExperimentLock.acquire(location, take_over=False)
     if location.exists(EXPERIMENT_STATE_FILE):
+        lock.release()
         raise ValueError(
             f"{location.url} already holds an experiment ({EXPERIMENT_STATE_FILE}); pass "
             "resume=True to continue it, resume='ERRORED_ONLY' to also rerun its failed trials, "
             "or choose another name=."
         )
-    return name, location
+    return name, location, lock
 
 
 def _experiment_to_resume(
@@ -601,25 +636,3 @@ def _trial_resources(
             "tune.run(), or make default_resource_request return None."
         )
     return Resources.from_request(requested)
-
-
-def _trial_dirname(
-    trial: Trial,
-    name_creator: Callable[[Trial], str] | None,
-    dirname_creator: Callable[[Trial], str] | None,
-) -> str:
-    if dirname_creator is not None:
-        raw = dirname_creator(trial)
-    elif name_creator is not None:
-        raw = name_creator(trial)
-    else:
-        raw = f"{trial.trainable_name}_{trial.index:05d}"
-        tag = trial.experiment_tag.split("_", 1)[1] if "_" in trial.experiment_tag else ""
-        if tag:
-            raw = f"{raw}_{tag}"
-    clean = re.sub(r"[^\w.=,+\-\[\]]", "_", str(raw))[:_MAX_DIRNAME]
-    if not clean:
-        raise ValueError(
-            f"the trial name creator returned an empty name for trial {trial.trial_id}"
-        )
-    return clean
