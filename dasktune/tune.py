@@ -53,6 +53,8 @@ from .trainable import Trainable
 from .trial import Trial
 
 if TYPE_CHECKING:
+    from distributed.security import Security
+
     from .analysis import ExperimentAnalysis
 
 DEFAULT_LOCAL_DIR = os.path.join("~", "dasktune_results")
@@ -114,6 +116,7 @@ def run(
     max_concurrent_trials: int | None = None,
     client: Any = None,
     address: str | None = None,
+    security: Security | None = None,
     storage_options: Mapping[str, Any] | None = None,
     worker_wait_timeout_s: float | None = None,
     seed: int | None = None,
@@ -125,7 +128,9 @@ def run(
 
     Same arguments and meaning as Ray Tune's ``tune.run``; dasktune adds ``client=``/
     ``address=`` (which Dask cluster; by default the current Client, dask config
-    ``scheduler-address``, else a LocalCluster started and closed by the run),
+    ``scheduler-address``, else a local cluster started and closed by the run), ``security=``
+    (a ``distributed.security.Security`` for a TLS scheduler given by ``address=``; without it
+    dask config ``distributed.comm.tls.*`` applies),
     ``storage_options=`` (fsspec options for ``local_dir``/``upload_dir`` URLs, passed to every
     process that touches storage), ``worker_wait_timeout_s=`` (how long to wait for a cluster with
     no workers; default: forever, with a message) and ``seed=`` (reproducible sampling).
@@ -220,6 +225,7 @@ def run(
     connection = connect(
         client=client,
         address=address,
+        security=security,
         trial_requests={t.resources for t in controller.trials},
         max_trials_at_once=max_concurrent_trials,
     )
