@@ -100,6 +100,9 @@ class ExperimentAnalysis:
         storage_options: Passed to ``fsspec.core.url_to_fs`` (credentials, endpoint, ...).
         default_metric: Metric used when a method gets no ``metric=`` (``run(metric=...)``).
         default_mode: ``"max"`` or ``"min"``, used when a method gets no ``mode=``.
+        trial_logdirs: The experiment's trial folders (full paths or URLs directly below the
+            experiment folder), taken as they are instead of listing storage; ``run()`` passes
+            them when storage did not answer at the end of the run.
 
     Raises:
         TuneError: The path does not exist or holds no trial folders.
@@ -116,6 +119,7 @@ class ExperimentAnalysis:
         storage_options: dict[str, Any] | None = None,
         default_metric: str | None = None,
         default_mode: str | None = None,
+        trial_logdirs: Iterable[str] | None = None,
     ) -> None:
         if default_mode is not None:
             _check_mode(default_mode)
@@ -139,7 +143,14 @@ class ExperimentAnalysis:
         self._results: dict[str, list[dict[str, Any]]] = {}
         self._dataframes: dict[str, pd.DataFrame] | None = None
 
-        self._discover()
+        if trial_logdirs is None:
+            self._discover()
+        else:
+            names = sorted(posixpath.basename(str(d).rstrip("/")) for d in trial_logdirs)
+            files = frozenset({PARAMS_FILE, RESULT_FILE})  # read when first used, if there
+            self._trials = {
+                self._logdir(name): (f"{self._root.rstrip('/')}/{name}", files) for name in names
+            }
 
     # ----------------------------------------------------------------- discovery and IO
 

@@ -17,19 +17,27 @@ from typing import Any
 
 from . import events as E
 from . import instructions as I
+from . import result as R
 from .backend.protocol import TrialBackend, TrialCodeError, WorkerLost
 from .checkpoints import delete_checkpoint
 from .controller import Controller
+from .error import StorageTimeoutError
 from .experiment_lock import REFRESH_INTERVAL_S, ExperimentLock, ExperimentLockLost
 from .listeners import Listener
 from .storage import ExperimentStorage
+from .storage_calls import StorageCalls
 
 # Seconds between asking the cluster which workers exist (half that while it has none).
 WORKER_POLL_INTERVAL_S = 1.0
-# How long the last state write at the end of a run may take before the run gives up on it.
-FINAL_WRITE_TIMEOUT_S = 60.0
+# How long the scheduler plugin's last report at the end of a run may take.
+FINAL_REPORT_TIMEOUT_S = 60.0
+
 # After Ctrl-C: how long running trainables get to stop (a step stuck in user code never does).
 INTERRUPT_STOP_S = 3.0
+
+STATE_FILE = R.EXPERIMENT_STATE_FILE
+STATE_WRITE = f"writing {STATE_FILE}"
+DELETE = "deleting "
 
 StateBuilder = Callable[[], dict[str, Any]]
 
@@ -61,10 +69,14 @@ class Driver:
         build_state: StateBuilder,
         clock: Clock | None = None,
         lock: ExperimentLock | None = None,
+        storage_calls: StorageCalls | None = None,
     ) -> None:
         self.controller = controller
         self.backend = backend
         self.storage = storage
+        if storage_calls is None and storage is not None:
+            storage_calls = StorageCalls(storage.url)
+        self.storage_calls = storage_calls
         self.listeners = listeners
         self._build_state = build_state
         self.clock = clock or Clock()
@@ -120,6 +132,8 @@ class Driver:
     def _turn(self, now: float) -> None:
         """One housekeeping turn: listeners' timers, then the controller's."""
         trials = self.controller.trials
+        if self.storage_calls is not None:
+            self.storage_calls.check()
         self.listeners.on_tick(now, trials, self._iteration)
         self._apply(E.Tick(now))
         self.listeners.after_tick(now, trials, self._iteration)
@@ -149,7 +163,11 @@ class Driver:
         elif isinstance(ins, I.FindCheckpoint):
             self._call(ins.trial, ins.run, "find", lambda: self._find(ins))
         elif isinstance(ins, I.DeleteCheckpoint):
-            self._side(asyncio.to_thread(delete_checkpoint, ins.url, self._storage_options()))
+            self._side(
+                self._in_background(
+                    f"{DELETE}{ins.url}", delete_checkpoint, ins.url, self._storage_options()
+                )
+            )
         elif isinstance(ins, I.WriteState):
             self._write_state()
             self._refresh_lock()
@@ -178,6 +196,8 @@ class Driver:
                 )
             except TrialCodeError as exc:
                 event = E.CallFailed(trial_id, run, name, exc.traceback)
+            except StorageTimeoutError as exc:  # e.g. opening the logs of a resumed trial
+                event = E.CallFailed(trial_id, run, name, str(exc))
             except asyncio.CancelledError:
                 return  # abandoned (its worker left) or the run is shutting down
             except BaseException as exc:  # noqa: BLE001 - a bug of ours: fail loudly, never hang
@@ -237,6 +257,12 @@ class Driver:
     def _storage_options(self) -> dict[str, Any]:
         return self.storage.location.storage_options if self.storage is not None else {}
 
+    def _in_background(self, what: str, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        """A storage call off the loop, watched for an outage (see ``StorageCalls``)."""
+        if self.storage_calls is None:
+            return asyncio.to_thread(fn, *args)
+        return self.storage_calls.start(what, fn, *args)
+
     def _side(self, work: Awaitable[Any]) -> None:
         future = asyncio.ensure_future(work)
         self._side_tasks.add(future)
@@ -258,7 +284,7 @@ class Driver:
             return
         state = self._build_state()
         self._state_writing = asyncio.ensure_future(
-            asyncio.to_thread(self.storage.write_state, state)
+            self._in_background(STATE_WRITE, self.storage.write_state, state)
         )
         self._state_writing.add_done_callback(self._state_written)
 
@@ -340,7 +366,8 @@ class Driver:
 
     # -- the end -------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
-        """Cancel the calls in flight, stop what still runs, close the logs, write the state."""
+        """Cancel the calls in flight, stop what still runs, then close the logs and write the
+        state together, within one storage deadline."""
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -349,26 +376,61 @@ class Driver:
         try:
             await self.backend.close(INTERRUPT_STOP_S if self._interrupted else None)
         finally:
-            try:
-                await self.listeners.on_run_end(self.controller.trials)
-            finally:
-                await self._final_writes()
+            results = await asyncio.gather(
+                self.listeners.on_run_end(self.controller.trials),
+                self._final_writes(),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
 
     async def _final_writes(self) -> None:
+        timeout = self.storage_calls.timeout if self.storage_calls is not None else None
+        deadline = time.monotonic() + timeout if timeout is not None else None
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         if self._lock_refreshing is not None:
             # Done before the run releases the lock, so no renewal lands after the release.
-            await asyncio.wait({self._lock_refreshing}, timeout=FINAL_WRITE_TIMEOUT_S)
+            await asyncio.wait({self._lock_refreshing}, timeout=left())
+
+        unwritten: list[str] = []
+        failed: BaseException | None = None
         if self._state_writing is not None:
-            await asyncio.wait({self._state_writing}, timeout=FINAL_WRITE_TIMEOUT_S)
+            await asyncio.wait({self._state_writing}, timeout=left())
         if self.storage is not None:
-            state = self._build_state()
-            await asyncio.wait_for(
-                asyncio.to_thread(self.storage.write_state, state), FINAL_WRITE_TIMEOUT_S
-            )
+            if self._state_writing is not None and not self._state_writing.done():
+                # An older snapshot is still on its way: a newer one must not race it.
+                unwritten.append(f"{STATE_FILE} (an earlier write has not returned)")
+            else:
+                final = asyncio.ensure_future(
+                    self._in_background(STATE_WRITE, self.storage.write_state, self._build_state())
+                )
+                await asyncio.wait({final}, timeout=left())
+                if not final.done():
+                    unwritten.append(f"{STATE_FILE} (the final snapshot)")
+                else:
+                    failed = final.exception()  # a failed write fails the run, once all ended
         if self._side_tasks:
-            await asyncio.wait(set(self._side_tasks), timeout=FINAL_WRITE_TIMEOUT_S)
+            await asyncio.wait(set(self._side_tasks), timeout=left())
+        if self.storage_calls is not None:
+            deletes = [w for w in self.storage_calls.unfinished() if w.startswith(DELETE)]
+            if deletes:
+                unwritten.append(f"the deletion of {len(deletes)} old checkpoint(s)")
+        if unwritten and self.storage_calls is not None:
+            warnings.warn(
+                f"dasktune: storage at {self.storage_calls.url} did not answer within "
+                f"{timeout:g} s at the end of the run, so these were not written: "
+                f"{'; '.join(unwritten)}. The run's trials are in the returned analysis; "
+                "check the storage, or raise dask config 'dasktune.storage-timeout'.",
+                stacklevel=1,
+            )
         if self._protection is not None:
-            await asyncio.wait({self._protection}, timeout=FINAL_WRITE_TIMEOUT_S)
+            await asyncio.wait({self._protection}, timeout=FINAL_REPORT_TIMEOUT_S)
             if self._protection_ready():
                 # The run is forgotten: its workers may go, and it wants no more.
                 await self.backend.report_usage(frozenset(), 0)
+        if failed is not None:
+            raise failed

@@ -26,6 +26,7 @@ silent) learns it at its next heartbeat and stops with :class:`ExperimentLockLos
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import socket
@@ -43,6 +44,7 @@ from dask.utils import parse_timedelta
 
 from .error import TuneError
 from .storage import StorageLocation
+from .storage_calls import in_thread, storage_timeout
 
 LOCK_FILE = ".dasktune_lock.json"
 DEFAULT_LOCK_TIMEOUT = "120s"
@@ -239,7 +241,17 @@ class ExperimentLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        # Under the storage deadline: a store that stopped answering must not hang the run's end.
+        timeout = storage_timeout()
+        try:
+            in_thread(self.release).result(timeout)
+        except concurrent.futures.TimeoutError:
+            warnings.warn(
+                f"could not remove the lock {self.url}: storage did not answer within "
+                f"{timeout:g} s (dask config 'dasktune.storage-timeout'); a later run with "
+                "resume=True takes it over once this process is gone.",
+                stacklevel=2,
+            )
 
 
 def _in_use_message(

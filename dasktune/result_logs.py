@@ -3,7 +3,9 @@
 A logged row leaves the driver process in the event-loop turn that logs it (rows of one turn
 share one write per file), so a killed driver loses no logged result; rows reach remote storage
 on a timer (local spool files meanwhile), in a thread, one flush at a time, so a storage outage
-stalls the logs but not the trials.
+stalls the logs but not the trials. At the end of the run the last writes get one storage
+deadline (dask config ``dasktune.storage-timeout``); what did not make it is named, and spool
+files whose rows were not uploaded are kept.
 """
 
 from __future__ import annotations
@@ -13,49 +15,85 @@ import time
 import warnings
 from typing import Any
 
+from .error import StorageTimeoutError
 from .instructions import Note, Notify
 from .listeners import Listener
 from .progress import ProgressReporter
 from .storage import ExperimentStorage, TrialLog
+from .storage_calls import SETTING, StorageCalls
 from .trial import Trial
 
 # Seconds between flushes of result logs to storage.
 LOCAL_FLUSH_INTERVAL_S = 1.0
 REMOTE_FLUSH_INTERVAL_S = 5.0
-# How long the last flush of a log at the end of a run may take before the run gives up on it.
-FINAL_WRITE_TIMEOUT_S = 60.0
 
 
 class ResultLogListener(Listener):
-    """Writes ``result.json``/``progress.csv`` per trial and appends failures to ``error.txt``."""
+    """Writes ``result.json``/``progress.csv`` per trial and appends failures to ``error.txt``.
 
-    def __init__(self, storage: ExperimentStorage, progress: ProgressReporter) -> None:
+    ``existing`` names the trials of a resumed run, whose logs in storage may already hold
+    rows; every other trial's logs are new, and open without a storage call.
+    """
+
+    def __init__(
+        self,
+        storage: ExperimentStorage,
+        progress: ProgressReporter,
+        storage_calls: StorageCalls | None = None,
+        existing: frozenset[str] = frozenset(),
+    ) -> None:
         self.storage = storage
         self._progress = progress
+        self._calls = storage_calls or StorageCalls(storage.url)
         self._remote = not storage.location.is_local
+        self._existing = existing
+        self._opened: set[str] = set()
+        # Closes in flight per trial: a trial that starts again reads its logs after them.
+        self._closing: dict[str, asyncio.Future[Any]] = {}
         self._logs: dict[str, TrialLog] = {}
         self._unsynced: set[TrialLog] = set()
         self._flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
         self._next_flush = 0.0
         self._flushing: asyncio.Future[None] | None = None
-        self._background: set[asyncio.Future[Any]] = set()
+        # Writes in flight: what each is, and the log it closes (if it closes one).
+        self._background: dict[asyncio.Future[Any], tuple[str, TrialLog | None]] = {}
         # error.txt is read, extended and rewritten: one append at a time.
         self._error_lock = asyncio.Lock()
 
-    async def _io(self, fn: Any, *args: Any) -> Any:
+    async def _io(self, what: str, fn: Any, *args: Any, reaches_storage: bool = True) -> Any:
         # Remote storage calls block on the network: keep them off the loop that carries every
-        # trial's results.
+        # trial's results (an outage then stalls this write, not the run).
         if self._remote:
-            return await asyncio.to_thread(fn, *args)
+            return await self._calls.start(what, fn, *args, reaches_storage=reaches_storage)
         return fn(*args)
 
     async def before_start(self, trial: Trial) -> None:
         """Create the trial's dir (``params.json``) and open its logs, once per start."""
         if trial.trial_id in self._logs:
             return
-        location = await self._io(self.storage.create_trial_dir, trial.dirname, trial.config)
+        if not self._remote:
+            location = self.storage.create_trial_dir(trial.dirname, trial.config)
+            log = TrialLog(location)
+        elif trial.trial_id in self._existing or trial.trial_id in self._opened:
+            # Its logs in storage may hold rows: they are fetched first, under the deadline.
+            location = self.storage.trial_location(trial.dirname)
+            closing = self._closing.get(trial.trial_id)
+            if closing is not None:
+                await asyncio.wait({closing}, timeout=self._calls.timeout)
+                if not closing.done():
+                    raise StorageTimeoutError(
+                        location.url, f"closing the logs of {trial}", self._calls.timeout
+                    )
+            log = await self._calls.call(f"opening the logs of {trial}", self._open_existing, trial)
+        else:
+            location = self.storage.trial_location(trial.dirname)
+            log = TrialLog(location, params=trial.config)
         trial.logdir = location.url
-        self._logs[trial.trial_id] = await self._io(TrialLog, location)
+        self._opened.add(trial.trial_id)
+        self._logs[trial.trial_id] = log
+
+    def _open_existing(self, trial: Trial) -> TrialLog:
+        return TrialLog(self.storage.create_trial_dir(trial.dirname, trial.config))
 
     def on_note(self, note: Notify, trials: list[Trial], iteration: int) -> None:
         """Log results; record failures; close the logs of trials that ended or paused."""
@@ -72,7 +110,7 @@ class ResultLogListener(Listener):
         elif note.kind == Note.TRIAL_ERROR:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             text = f"Failure # {trial.num_failures} (occurred at {stamp})\n{note.info['message']}"
-            self._later(self._append_error(trial.dirname, text))
+            self._later(self._append_error(trial.dirname, text), f"error.txt of {trial}")
             if not note.info.get("retried"):
                 self._close_later(trial)
         elif note.kind in (Note.TRIAL_COMPLETE, Note.TRIAL_PAUSE):
@@ -80,7 +118,9 @@ class ResultLogListener(Listener):
 
     async def _append_error(self, dirname: str, text: str) -> None:
         async with self._error_lock:
-            await self._io(self.storage.append_error, dirname, text)
+            await self._io(
+                f"appending to {dirname}/error.txt", self.storage.append_error, dirname, text
+            )
 
     def _hand_to_os(self) -> None:
         logs, self._unsynced = self._unsynced, set()
@@ -91,15 +131,26 @@ class ResultLogListener(Listener):
         log = self._logs.pop(trial.trial_id, None)
         if log is not None:
             self._unsynced.discard(log)
-            self._later(self._io(log.close))
+            what = f"the result logs of {trial}"
+            closing = self._io(f"closing {what}", log.close, reaches_storage=False)
+            future = self._later(closing, what, log)
+            trial_id = trial.trial_id
+            self._closing[trial_id] = future
 
-    def _later(self, work: Any) -> None:
+            def closed(done: asyncio.Future[Any]) -> None:
+                if self._closing.get(trial_id) is done:
+                    del self._closing[trial_id]
+
+            future.add_done_callback(closed)
+
+    def _later(self, work: Any, what: str, log: TrialLog | None = None) -> asyncio.Future[Any]:
         future = asyncio.ensure_future(work)
-        self._background.add(future)
+        self._background[future] = (what, log)
         future.add_done_callback(self._done)
+        return future
 
     def _done(self, future: asyncio.Future[Any]) -> None:
-        self._background.discard(future)
+        self._background.pop(future, None)
         if not future.cancelled() and future.exception() is not None:
             self._progress.on_waiting(f"could not write a trial's files: {future.exception()!r}")
 
@@ -111,7 +162,9 @@ class ResultLogListener(Listener):
         if not self._remote:
             self._flush()
         elif self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.ensure_future(asyncio.to_thread(self._flush))
+            self._flushing = self._calls.start(
+                "flushing result logs", self._flush, reaches_storage=False
+            )
 
     def _flush(self) -> None:
         for log in list(self._logs.values()):
@@ -121,16 +174,28 @@ class ResultLogListener(Listener):
                 self._progress.on_waiting(f"could not flush result logs to storage: {exc!r}")
 
     async def on_run_end(self, trials: list[Trial]) -> None:
-        """Finish the writes in flight, then close every log still open."""
-        if self._background:
-            await asyncio.wait(set(self._background), timeout=FINAL_WRITE_TIMEOUT_S)
+        """Close every log still open and finish the writes in flight, all within one storage
+        deadline; then name what could not be written."""
+        deadline = time.monotonic() + self._calls.timeout
         for trial_id in list(self._logs):
             log = self._logs.pop(trial_id)
-            try:
-                await asyncio.wait_for(self._io(log.close), FINAL_WRITE_TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 - closing the other logs matters more
-                warnings.warn(
-                    f"could not write the last results of trial {trial_id} to storage "
-                    f"({exc!r}); rows logged before the last flush are there.",
-                    stacklevel=1,
-                )
+            self._unsynced.discard(log)
+            what = f"the result logs of trial {trial_id}"
+            self._later(self._io(f"closing {what}", log.close, reaches_storage=False), what, log)
+        pending = set(self._background)
+        if self._flushing is not None and not self._flushing.done():
+            pending.add(self._flushing)  # the closes queue behind it anyway
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        late = list(self._background.values())
+        if not late:
+            return
+        spools = [path for _, log in late if log is not None for path in log.spool_paths()]
+        kept = f" Rows not uploaded are kept in {', '.join(spools)}." if spools else ""
+        warnings.warn(
+            f"dasktune: storage at {self.storage.url} did not answer within "
+            f"{self._calls.timeout:g} s at the end of the run, so these were not written: "
+            f"{'; '.join(what for what, _ in late)}.{kept} Check the storage, or raise dask "
+            f"config '{SETTING}'.",
+            stacklevel=1,
+        )

@@ -204,7 +204,7 @@ class _AppendTarget:
     rather than keep a dirty flag (a row appended during an upload is uploaded next time).
     """
 
-    def __init__(self, location: StorageLocation, relpath: str) -> None:
+    def __init__(self, location: StorageLocation, relpath: str, new: bool = False) -> None:
         self._location = location
         self._relpath = relpath
         self._writes = 0
@@ -214,10 +214,13 @@ class _AppendTarget:
             self._spool_path = None
             self._file = open(location.path(relpath), "a", buffering=1 << 16)  # noqa: SIM115
         else:
-            fd, self._spool_path = tempfile.mkstemp(prefix="dasktune_spool_")
+            # Named after the trial and file: a spool kept after an outage must say whose it is.
+            trial = posixpath.basename(location.root.rstrip("/"))
+            fd, self._spool_path = tempfile.mkstemp(prefix=f"dasktune_spool_{trial}_{relpath}_")
             os.close(fd)
             remote = location.path(relpath)
-            if location.fs.exists(remote):
+            # A new file needs no look at storage, so it opens while storage does not answer.
+            if not new and location.fs.exists(remote):
                 location.fs.get_file(remote, self._spool_path)
             self._file = open(self._spool_path, "a", buffering=1 << 16)  # noqa: SIM115
 
@@ -249,14 +252,21 @@ class _AppendTarget:
                 self._location.fs.put_file(self._spool_path, self._location.path(self._relpath))
             self._flushed = writes
 
+    @property
+    def spool_path(self) -> str | None:
+        """The local spool file (remote storage only)."""
+        return self._spool_path
+
     def close(self) -> None:
-        """Flush and release the file."""
+        """Flush and release the file; a spool whose rows did not reach storage is kept."""
+        flushed = False
         try:
             self.flush()
+            flushed = True
         finally:
             with self._lock:
                 self._file.close()
-                if self._spool_path is not None and os.path.exists(self._spool_path):
+                if flushed and self._spool_path is not None and os.path.exists(self._spool_path):
                     os.unlink(self._spool_path)
 
 
@@ -268,9 +278,19 @@ class TrialLog:
     out of it (they stay in result.json).
     """
 
-    def __init__(self, location: StorageLocation) -> None:
-        self._json = _AppendTarget(location, R.RESULT_FILE)
-        self._csv_target = _AppendTarget(location, R.PROGRESS_FILE)
+    def __init__(self, location: StorageLocation, params: Mapping[str, Any] | None = None) -> None:
+        """Open the logs of the trial dir ``location``.
+
+        With ``params`` (the trial's config) the trial is new: nothing of it is looked up in
+        storage here, and its dir and ``params.json`` are written by the first flush, so a
+        trial can start while remote storage does not answer. Without, the dir must exist and
+        rows already in storage are kept.
+        """
+        new = params is not None
+        self._location = location
+        self._params = to_json(params, indent=2, sort_keys=True) if params is not None else None
+        self._json = _AppendTarget(location, R.RESULT_FILE, new=new)
+        self._csv_target = _AppendTarget(location, R.PROGRESS_FILE, new=new)
         self._columns: list[str] | None = None
         if not self._csv_target.is_empty():
             self._columns = _read_csv_header(location)
@@ -295,16 +315,28 @@ class TrialLog:
         self._csv_target.hand_to_os()
 
     def flush(self) -> None:
-        """Make the logged rows visible in storage."""
+        """Make the logged rows visible in storage (and, for a new trial, its dir first)."""
+        if self._params is not None:
+            self._location.makedirs()
+            self._location.write_text(R.PARAMS_FILE, self._params)
+            self._params = None
         self._json.flush()
         self._csv_target.flush()
+
+    def spool_paths(self) -> list[str]:
+        """The local spool files holding this log's rows (remote storage only)."""
+        return [p for p in (self._json.spool_path, self._csv_target.spool_path) if p]
 
     def close(self) -> None:
         """Flush and close both files."""
         try:
-            self._json.close()
+            if self._params is not None:
+                self.flush()
         finally:
-            self._csv_target.close()
+            try:
+                self._json.close()
+            finally:
+                self._csv_target.close()
 
 
 def _csv_value(value: Any) -> Any:

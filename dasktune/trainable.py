@@ -40,6 +40,8 @@ class Trainable:
         self._experiment_id = info.experiment_id or uuid.uuid4().hex
         self._set_progress(iteration=0, time_total=0.0, timesteps_total=None, episodes_total=None)
         self._stopped = False
+        # A logdir this trainable made for itself (with remote storage) is removed at stop().
+        self._own_logdir: str | None = None
         self._logdir = self._make_logdir(info, logger_creator)
         self._local_ip = _local_ip()
         self._setup(copy.deepcopy(self.config))
@@ -70,7 +72,13 @@ class Trainable:
         if info.logdir:
             os.makedirs(info.logdir, exist_ok=True)
             return info.logdir
-        return tempfile.mkdtemp(prefix=f"{type(self).__name__}_")
+        self._own_logdir = tempfile.mkdtemp(prefix=f"{type(self).__name__}_")
+        return self._own_logdir
+
+    def _remove_own_logdir(self) -> None:
+        if self._own_logdir is not None:
+            shutil.rmtree(self._own_logdir, ignore_errors=True)
+            self._own_logdir = None
 
     # -- hooks a subclass implements (underscore names are Ray 0.8's; plain names are modern) ---
     def _setup(self, config: dict[str, Any]) -> None:
@@ -143,6 +151,7 @@ class Trainable:
             return False
         self.config = new_config
         self._trial_info = info
+        self._remove_own_logdir()
         self._logdir = self._make_logdir(info, None)
         self._set_progress(iteration=0, time_total=0.0, timesteps_total=None, episodes_total=None)
         return True
@@ -210,11 +219,16 @@ class Trainable:
         return result
 
     def stop(self) -> None:
-        """End the trainable: runs ``_stop`` (``cleanup``) once."""
+        """End the trainable: runs ``_stop`` (``cleanup``) once, then removes the scratch
+        ``logdir`` made when the trial's storage is remote (files kept there are lost; put
+        them in checkpoints)."""
         if self._stopped:
             return
         self._stopped = True
-        self._stop()
+        try:
+            self._stop()
+        finally:
+            self._remove_own_logdir()
 
     # -- checkpoints ---------------------------------------------------------------------------
     @classmethod
@@ -310,7 +324,8 @@ class Trainable:
     # -- properties ----------------------------------------------------------------------------
     @property
     def logdir(self) -> str:
-        """Directory for this trial's own files (on the worker's filesystem)."""
+        """Directory for this trial's own files on the worker: the trial dir with local storage, a
+        scratch dir removed when the trial ends with remote storage."""
         return self._logdir
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import itertools
 import os
@@ -24,7 +25,7 @@ from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver
-from .error import TuneError
+from .error import StorageTimeoutError, TuneError
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
@@ -54,10 +55,13 @@ from .search.search_algorithm import BasicVariantGenerator, SearchAlgorithm
 from .shipping import dumps_trainable
 from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
+from .storage_calls import StorageCalls, bounded
 from .trainable import Trainable
 from .trial import Trial
 
 if TYPE_CHECKING:
+    from distributed.security import Security
+
     from .analysis import ExperimentAnalysis
 
 DEFAULT_LOCAL_DIR = os.path.join("~", "dasktune_results")
@@ -120,6 +124,7 @@ def run(
     max_concurrent_trials: int | None = None,
     client: Any = None,
     address: str | None = None,
+    security: Security | None = None,
     storage_options: Mapping[str, Any] | None = None,
     worker_wait_timeout_s: float | None = None,
     seed: int | None = None,
@@ -131,7 +136,9 @@ def run(
 
     Same arguments and meaning as Ray Tune's ``tune.run``; dasktune adds ``client=``/
     ``address=`` (which Dask cluster; by default the current Client, dask config
-    ``scheduler-address``, else a LocalCluster started and closed by the run),
+    ``scheduler-address``, else a local cluster started and closed by the run), ``security=``
+    (a ``distributed.security.Security`` for a TLS scheduler given by ``address=``; without it
+    dask config ``distributed.comm.tls.*`` applies),
     ``storage_options=`` (fsspec options for ``local_dir``/``upload_dir`` URLs, passed to every
     process that touches storage), ``worker_wait_timeout_s=`` (how long to wait for a cluster with
     no workers; default: forever, with a message) and ``seed=`` (reproducible sampling).
@@ -183,7 +190,7 @@ def run(
     if resume:
         location = _experiment_to_resume(root, name, trainable_name)
         experiment_name = posixpath.basename(location.url.rstrip("/").replace(os.sep, "/"))
-        lock = ExperimentLock.acquire(location, take_over=True)
+        lock = _acquire(location, take_over=True)
     else:
         experiment_name, location, lock = _new_experiment(root, name, trainable_name, run_uid)
     with lock:
@@ -218,6 +225,10 @@ def run(
             search_alg.set_state(state["search_alg"])
         for trial in resumed:
             trial.logdir = location.join(trial.dirname)
+        # The last storage call before any worker starts: an unreachable store fails here, fast.
+        storage = bounded(
+            location.url, "creating the experiment directory", ExperimentStorage, location
+        )
 
         checker = _ClusterCheck()
         controller = Controller(
@@ -237,14 +248,15 @@ def run(
             controller.add_trial(trial)
         controller.top_up()  # the first trial now: the embedded cluster is shaped to it
         progress = ProgressReporter(verbose)
+        storage_calls = StorageCalls(storage.url)
         connection = connect(
             client=client,
             address=address,
+            security=security,
             trial_requests={t.resources for t in controller.trials},
             max_trials_at_once=max_concurrent_trials,
         )
         try:
-            storage = ExperimentStorage(location)
             state_meta = {
                 "name": experiment_name,
                 "trainable_name": trainable_name,
@@ -273,13 +285,19 @@ def run(
                 storage=storage,
                 listeners=Listeners(
                     [
-                        ResultLogListener(storage, progress),
+                        ResultLogListener(
+                            storage,
+                            progress,
+                            storage_calls,
+                            existing=frozenset(t.trial_id for t in resumed),
+                        ),
                         ProgressListener(progress),
                         callback_listener,
                     ]
                 ),
                 build_state=lambda: _snapshot(controller, run_uid, state_meta),
                 lock=lock,
+                storage_calls=storage_calls,
             )
             total = search_alg.total_samples()
             callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
@@ -306,13 +324,44 @@ def run(
     trials = controller.trials
     if return_trials:
         return trials
-    from .analysis import ExperimentAnalysis
-
-    analysis = ExperimentAnalysis(
-        storage.url, storage_options=storage_options, default_metric=metric, default_mode=mode
-    )
+    analysis = _analysis(storage, storage_calls, trials, storage_options, metric, mode)
     analysis.trials = trials
     return analysis
+
+
+def _analysis(
+    storage: ExperimentStorage,
+    storage_calls: StorageCalls,
+    trials: list[Trial],
+    storage_options: dict[str, Any],
+    metric: str | None,
+    mode: str | None,
+) -> ExperimentAnalysis:
+    """The run's analysis, read from storage; or, when storage does not answer, one that lists
+    the run's trials as they are known here and reads their results when first used."""
+    from .analysis import ExperimentAnalysis
+
+    def read() -> ExperimentAnalysis:
+        return ExperimentAnalysis(
+            storage.url, storage_options=storage_options, default_metric=metric, default_mode=mode
+        )
+
+    if not storage_calls.unfinished():  # else the run's last writes were already given up on
+        try:
+            return bounded(storage.url, "reading the experiment back", read)
+        except StorageTimeoutError as exc:
+            warnings.warn(
+                f"dasktune: {exc} The returned analysis lists the run's trials without reading "
+                "storage; their results are read when first used.",
+                stacklevel=3,
+            )
+    return ExperimentAnalysis(
+        storage.url,
+        storage_options=storage_options,
+        default_metric=metric,
+        default_mode=mode,
+        trial_logdirs=[t.logdir for t in trials if t.run_number or t.num_results],
+    )
 
 
 def _snapshot(controller: Controller, run_uid: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -447,19 +496,19 @@ def _new_experiment(
     generated = name is None
     if name is None:
         name = default_experiment_name(trainable_name)
-        if root.exists(name):
+        if bounded(root.url, f"looking for an experiment named {name}", root.exists, name):
             name = f"{name}_{run_uid}"
     location = root.child(name)
     try:
-        lock = ExperimentLock.acquire(location, take_over=False)
+        lock = _acquire(location, take_over=False)
     except ExperimentLocked:
         if not generated or name.endswith(run_uid):
             raise
         # Another run of the same trainable started this second and took the name first.
         name = f"{name}_{run_uid}"
         location = root.child(name)
-        lock = ExperimentLock.acquire(location, take_over=False)
-    if location.exists(EXPERIMENT_STATE_FILE):
+        lock = _acquire(location, take_over=False)
+    if _exists(location, EXPERIMENT_STATE_FILE):
         lock.release()
         raise ValueError(
             f"{location.url} already holds an experiment ({EXPERIMENT_STATE_FILE}); pass "
@@ -474,15 +523,15 @@ def _experiment_to_resume(
 ) -> StorageLocation:
     if name is not None:
         location = root.child(name)
-        if not location.exists(EXPERIMENT_STATE_FILE):
+        if not _exists(location, EXPERIMENT_STATE_FILE):
             raise ValueError(
                 f"resume=True, but {location.url} holds no {EXPERIMENT_STATE_FILE} to resume "
                 "from; check name=/local_dir=, or run without resume= to start it."
             )
         return location
     newest: tuple[float, StorageLocation] | None = None
-    for child in root.subdirs():
-        state = ExperimentStorage(child, create=False).read_state()
+    for child in bounded(root.url, "listing experiments to resume", root.subdirs):
+        state = _read_state(child)
         if state and state.get("trainable_name") == trainable_name:
             if newest is None or state.get("timestamp", 0) > newest[0]:
                 newest = (state.get("timestamp", 0), child)
@@ -497,7 +546,7 @@ def _experiment_to_resume(
 def _state_to_resume(
     location: StorageLocation, trainable_name: str, fingerprint: str
 ) -> dict[str, Any]:
-    state = ExperimentStorage(location, create=False).read_state()
+    state = _read_state(location)
     assert state is not None
     if state.get("trainable_name") != trainable_name:
         raise ValueError(
@@ -527,9 +576,33 @@ def _resume_trials(
     else:
         trials = [trial_from_record(record) for record in state["trials"]]
     for trial in trials:
-        found = committed_checkpoints(location.join(trial.dirname), location.storage_options)
+        found = bounded(
+            location.url,
+            f"listing the checkpoints of {trial.dirname}",
+            committed_checkpoints,
+            location.join(trial.dirname),
+            location.storage_options,
+        )
         plan_resume(trial, found[-1] if found else None, mode)
     return trials, scheduler
+
+
+def _acquire(location: StorageLocation, take_over: bool) -> ExperimentLock:
+    """Lock the experiment, under the storage deadline (an unreachable store fails fast)."""
+    acquire = functools.partial(ExperimentLock.acquire, location, take_over=take_over)
+    return bounded(location.url, f"locking the experiment ({LOCK_FILE})", acquire)
+
+
+def _exists(location: StorageLocation, relpath: str) -> bool:
+    return bounded(location.url, f"looking for {relpath}", location.exists, relpath)
+
+
+def _read_state(location: StorageLocation) -> dict[str, Any] | None:
+    return bounded(
+        location.url,
+        f"reading {EXPERIMENT_STATE_FILE}",
+        ExperimentStorage(location, create=False).read_state,
+    )
 
 
 class _ClusterCheck:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dask
+from dask.utils import parse_timedelta
 from distributed import Client, SpecCluster
+from distributed.comm.addressing import parse_address, parse_host_port
+from distributed.security import Security
 
 from ..resources import Resources
 
@@ -19,6 +25,13 @@ T = TypeVar("T")
 # How long a cancelled run may take to stop its trainables after Ctrl-C (the driver's own
 # shutdown is bounded well below this: see driver.INTERRUPT_STOP_S).
 SHUTDOWN_WAIT_S = 30.0
+# How long a scheduler address that refuses connections is retried (dask config
+# ``dasktune.connect-refused-timeout``): long enough for a scheduler started at the same time
+# to open its port, short enough that a wrong address fails at once.
+REFUSED_SETTING = "dasktune.connect-refused-timeout"
+DEFAULT_REFUSED_TIMEOUT = "5s"
+# Once a scheduler accepts TCP connections, how long the Client may take to connect.
+CONNECT_TIMEOUT = "30s"
 
 
 @dataclass
@@ -44,12 +57,21 @@ def connect(
     address: str | None = None,
     trial_requests: Iterable[Resources] = (),
     max_trials_at_once: int | None = None,
+    security: Security | None = None,
 ) -> ClusterConnection:
     """Pick the cluster, in order: ``client``, ``address``, the current default Client, dask
     config ``scheduler-address``, else a new embedded cluster owned by the run, shaped so that
-    every one of ``trial_requests`` fits (see :func:`start_embedded`)."""
+    every one of ``trial_requests`` fits (see :func:`start_embedded`).
+
+    ``security`` (TLS certificates) is for a scheduler given by ``address`` or the config;
+    without it the Client takes dask config ``distributed.comm.tls.*``, as any Client does.
+    """
     if client is not None and address is not None:
         raise ValueError("pass either client= or address=, not both")
+    configured = dask.config.get("scheduler-address", None) or dask.config.get(
+        "scheduler_address", None
+    )
+    _check_security(security, client, address, configured)
     if client is not None:
         if not isinstance(client, Client):
             raise TypeError(
@@ -65,18 +87,16 @@ def connect(
             raise ValueError(f"the Client passed as client= is {client.status!r}; pass an open one")
         return ClusterConnection(client, owns_client=False)
     if address is not None:
-        return ClusterConnection(_client_for(address), owns_client=True)
+        return ClusterConnection(_client_for(address, security, "address="), owns_client=True)
     try:
         current = Client.current(allow_global=True)
     except ValueError:
         current = None
     if current is not None and not current.asynchronous and current.status == "running":
         return ClusterConnection(current, owns_client=False)
-    configured = dask.config.get("scheduler-address", None) or dask.config.get(
-        "scheduler_address", None
-    )
     if configured:
-        return ClusterConnection(_client_for(configured), owns_client=True)
+        source = "dask config 'scheduler-address'"
+        return ClusterConnection(_client_for(configured, security, source), owns_client=True)
     return start_embedded(trial_requests, max_trials_at_once)
 
 
@@ -103,12 +123,96 @@ def start_embedded(
     return ClusterConnection(own, owns_client=True, cluster=cluster)
 
 
-def _client_for(address: str) -> Client:
+def _check_security(
+    security: Any, client: Client | None, address: str | None, configured: str | None
+) -> None:
+    if security is None:
+        return
+    if not isinstance(security, Security):
+        raise TypeError(
+            "security= must be a distributed.security.Security (e.g. Security(tls_ca_file=..., "
+            "tls_client_cert=..., tls_client_key=..., require_encryption=True)), got "
+            f"{type(security).__name__}"
+        )
+    if client is not None:
+        raise ValueError(
+            "security= is for address=; the Client passed as client= already has its own "
+            "(Client(..., security=...)). Drop security=, or pass address= instead of client=."
+        )
+    if address is None and not configured:
+        raise ValueError(
+            "security= needs the address of a TLS scheduler: pass address='tls://host:port' "
+            "(the cluster dasktune starts on its own does not use TLS)."
+        )
+
+
+def _client_for(address: str, security: Security | None, source: str) -> Client:
     if not isinstance(address, str) or not address:
         raise TypeError(
-            f"address= must be a scheduler address like 'tcp://host:8786', got {address!r}"
+            f"{source} must be a scheduler address like 'tcp://host:8786', got {address!r}"
         )
-    return Client(address, direct_to_workers=True, set_as_default=False, timeout="30s")
+    tls = None
+    if address.startswith("tls://"):
+        tls = (security or Security()).get_connection_args("client").get("ssl_context")
+        if tls is None:
+            raise ValueError(
+                f"{address} ({source}) is a TLS scheduler, but no TLS certificates were given: "
+                "pass security=Security(tls_ca_file=..., tls_client_cert=..., "
+                "tls_client_key=..., require_encryption=True) to tune.run(), or set dask "
+                "config distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
+                "distributed.comm.tls.client.key."
+            )
+    _wait_until_listening(address, source, tls)
+    return Client(
+        address,
+        security=security,
+        direct_to_workers=True,
+        set_as_default=False,
+        timeout=CONNECT_TIMEOUT,
+    )
+
+
+def _wait_until_listening(address: str, source: str, tls: ssl.SSLContext | None) -> None:
+    """Return once something accepts connections at a ``tcp://``/``tls://`` address.
+
+    The Client retries a refused connection for its whole timeout (30 s), the same as a slow
+    handshake; a refused one is retried here only for dask config
+    ``dasktune.connect-refused-timeout``, then fails naming the address. Any other outcome (a
+    connection, packets dropped, another protocol) is left to the Client. A TLS scheduler gets
+    the TLS handshake (``tls``), since it logs a warning for a connection closed before one.
+    """
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError):
+        return
+    if scheme not in ("tcp", "tls"):
+        return
+    setting = dask.config.get(REFUSED_SETTING, DEFAULT_REFUSED_TIMEOUT)
+    grace = parse_timedelta(setting)
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=5) as sock:
+                if tls is not None:
+                    tls.wrap_socket(sock, server_hostname=host).close()
+                return
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise ConnectionRefusedError(
+                    f"nothing accepts connections at {address} ({source}; refused for "
+                    f"{grace:g} s): no Dask scheduler listens there. Start the scheduler first, "
+                    "check the host and port, or, for a scheduler that takes longer to start, "
+                    f"raise dask config '{REFUSED_SETTING}'."
+                ) from None
+            time.sleep(0.2)
+        except socket.gaierror as exc:
+            raise ConnectionError(
+                f"cannot resolve the host of {address} ({source}): {exc.strerror or exc}. "
+                "Check the scheduler's address."
+            ) from None
+        except OSError:
+            return
 
 
 def run_on_client_loop(

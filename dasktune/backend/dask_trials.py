@@ -3,7 +3,7 @@ a real cluster.
 
 Each running trial has a :class:`~dasktune.backend.host.TrialHost` on its worker, taken from
 that worker's pool of idle hosts (one call to start a trial, not an actor creation) and given
-back when the trial ends. Checkpoint saves and commits are bounded by dask config
+back when the trial ends. Checkpoint saves, commits and restores are bounded by dask config
 ``dasktune.checkpoint-timeout``, so storage that stops answering fails the trial instead of
 hanging it.
 """
@@ -19,9 +19,11 @@ import dask
 from dask.utils import parse_timedelta
 
 from ..checkpoints import committed_checkpoints
+from ..error import StorageTimeoutError
 from ..ledger import Placement
 from ..result_batching import Batch, BatchPolicy
 from ..storage import ExperimentStorage
+from ..storage_calls import in_thread, storage_timeout
 from ..trial import Trial
 from ..trial_info import TrialInfo
 from .dask_backend import DaskBackend, HostHandle
@@ -101,7 +103,7 @@ class DaskTrialBackend:
             placement=placement.as_public_dict(),
         )
         reuse = spec.reuse_actors and host.loaded_class == spec.cls_key
-        how = await self.hosts.call(
+        call = self.hosts.call(
             host,
             "start",
             spec.cls_key,
@@ -113,6 +115,16 @@ class DaskTrialBackend:
             spec.batch_policy,
             spec.reuse_actors,
         )
+        if restore is None:
+            how = await call
+        else:
+            # The worker downloads the checkpoint: bounded like a save, so a store that stops
+            # answering fails the start instead of hanging it.
+            timeout = checkpoint_timeout()
+            try:
+                how = await asyncio.wait_for(call, timeout)
+            except asyncio.TimeoutError:
+                raise _timeout_error(f"restoring {trial} from {restore}", timeout) from None
         host.classes.add(spec.cls_key)
         host.loaded_class = spec.cls_key
         if reuse and how != "reset" and not self._warned_no_reset:
@@ -202,11 +214,15 @@ class DaskTrialBackend:
         self, trial: Trial, iterations: frozenset[int]
     ) -> tuple[str, int] | None:
         """Newest committed checkpoint in storage among those the run asked for."""
-        found = await asyncio.to_thread(
-            committed_checkpoints,
-            self.spec.storage.trial_location(trial.dirname).url,
-            self.spec.storage_options,
+        url = self.spec.storage.trial_location(trial.dirname).url
+        listing = asyncio.wrap_future(
+            in_thread(committed_checkpoints, url, self.spec.storage_options)
         )
+        timeout = storage_timeout()
+        try:
+            found = await asyncio.wait_for(listing, timeout)
+        except asyncio.TimeoutError:
+            raise StorageTimeoutError(url, "listing committed checkpoints", timeout) from None
         ours = [(url, i) for i, url in found if i in iterations]
         return ours[-1] if ours else None
 
