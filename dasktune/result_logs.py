@@ -24,6 +24,9 @@ LOCAL_FLUSH_INTERVAL_S = 1.0
 REMOTE_FLUSH_INTERVAL_S = 5.0
 # How long the last flush of a log at the end of a run may take before the run gives up on it.
 FINAL_WRITE_TIMEOUT_S = 60.0
+# A result whose JSON row is larger than this is warned about, once per trial. Ray warns about
+# anything it pickles and ships above the same size (ray_constants.FUNCTION_SIZE_WARN_THRESHOLD).
+LARGE_RESULT_BYTES = 10**7
 
 
 class ResultLogListener(Listener):
@@ -34,6 +37,7 @@ class ResultLogListener(Listener):
         self._progress = progress
         self._remote = not storage.location.is_local
         self._logs: dict[str, TrialLog] = {}
+        self._warned_large: set[str] = set()
         self._unsynced: set[TrialLog] = set()
         self._flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
         self._next_flush = 0.0
@@ -65,7 +69,10 @@ class ResultLogListener(Listener):
         if note.kind == Note.RESULT:
             log = self._logs.get(trial.trial_id)
             if log is not None:
-                log.append(note.info["result"])
+                size = log.append(note.info["result"])
+                if size > LARGE_RESULT_BYTES and trial.trial_id not in self._warned_large:
+                    self._warned_large.add(trial.trial_id)
+                    warnings.warn(large_result_warning(trial, size), stacklevel=1)
                 if not self._unsynced:
                     asyncio.get_running_loop().call_soon(self._hand_to_os)
                 self._unsynced.add(log)
@@ -134,3 +141,15 @@ class ResultLogListener(Listener):
                     f"({exc!r}); rows logged before the last flush are there.",
                     stacklevel=1,
                 )
+
+
+def large_result_warning(trial: Trial, size: int) -> str:
+    """What a run says (once per trial) when a trial reports a result of ``size`` bytes."""
+    return (
+        f"trial {trial} reported a result of {size / 1e6:.1f} MB (as JSON); every result "
+        "travels from the worker to the driver and is written whole to result.json and "
+        "progress.csv, so results this large slow the run and fill the disk. Report summary "
+        "numbers, and write large data (arrays, models) to the trial's own directory "
+        "(tune.track.trial_dir() or self.logdir) or into a checkpoint instead. Said once per "
+        "trial."
+    )
