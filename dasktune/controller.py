@@ -13,6 +13,7 @@ Work per result is O(1) in the number of trials; starting trials is O(resource s
 
 from __future__ import annotations
 
+import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from .resources import Resources
 from .result_batching import MAX_RESULTS_PER_BATCH, BatchPolicy
 from .schedulers import FIFOScheduler, TrialScheduler
 from .search.search_algorithm import SearchAlgorithm
-from .stoppers import DictStopper, NoopStopper, Stopper
+from .stoppers import DictStopper, FunctionStopper, NoopStopper, Stopper, verdict
 from .trial import Trial, TrialStatus
 from .trial_runner import TrialRunner
 
@@ -63,6 +64,22 @@ STATE_AFTER_CHANGE_PER_TRIAL_S = 0.0005
 
 class StopCriterionError(TuneError):
     """A ``stop`` criterion names a key the trainable does not report: a bug in the run's setup."""
+
+
+class _ResultFailed(Exception):
+    """A result its trial must fail on; ``message`` goes to the trial's error file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _describe_stopper(stopper: Stopper) -> str:
+    if isinstance(stopper, FunctionStopper):
+        return f"the stop function {stopper.name}"
+    if isinstance(stopper, DictStopper):
+        return f"stop={stopper.criteria!r}"
+    return f"the stopper {type(stopper).__name__}"
 
 
 @dataclass(frozen=True)
@@ -523,7 +540,13 @@ class Controller:
             return
         action = _TRAIN
         for result in event.results:
-            action = self._on_result(trial, result)
+            try:
+                action = self._on_result(trial, result)
+            except _ResultFailed as failure:
+                # This trial's result (or what the run's code made of it) is at fault: the
+                # trial fails; the rest of its batch would not exist in lock-step.
+                self._code_failed(trial, failure.message)
+                return
         if event.error is not None:
             self._code_failed(trial, event.error)
         elif event.finished is not None and action == _STOP:
@@ -541,24 +564,52 @@ class Controller:
             trial.last_result = {**trial.last_result, R.DONE: True}
             at_end = self.checkpoint_policy.at_end and trial.trial_id not in self._checkpointed_last
             return _SAVE_STOP if result.get(R.SHOULD_CHECKPOINT) or at_end else _STOP
+        done = result.get(R.DONE)
+        if done is not None and done is not True and done is not False:
+            # Hosts refuse such results (result_check); a backend that does not is caught here.
+            raise _ResultFailed(
+                f"trial {trial} reported done={done!r}, a {type(done).__name__}; done must be "
+                "True or False (a non-empty string would count as True). Report done=True or "
+                "done=False, or leave done out."
+            )
         trial.last_result = result
         trial.num_results += 1
+        # The stop rule, the scheduler and the searcher are the run's code, called with this
+        # trial's result: one that raises on it fails this trial (as in Ray), after the result
+        # is logged; the other trials go on.
         try:
-            stop = bool(result.get(R.DONE)) or self.stopper(trial.trial_id, result)
+            stop = done is True
+            if not stop:
+                stop = self.stopper(trial.trial_id, result)
+                if stop is not True and stop is not False:
+                    stop = verdict(stop, _describe_stopper(self.stopper))
+            stop_all = self.stopper.stop_all()
+            if stop_all is not True and stop_all is not False:
+                stop_all = verdict(stop_all, f"{type(self.stopper).__name__}.stop_all()")
+            if stop_all:
+                self._stop_all()
+                stop = True
         except KeyError as exc:
             raise StopCriterionError(str(exc.args[0]) if exc.args else str(exc)) from None
-        if self.stopper.stop_all():
-            self._stop_all()
-            stop = True
+        except Exception as exc:  # noqa: BLE001 - user code: the trial's failure, named
+            raise self._hook_failed(trial, result, _describe_stopper(self.stopper), exc) from exc
         decision = TrialScheduler.CONTINUE
         if not stop:
-            decision = self.scheduler.on_trial_result(self.runner, trial, result)
+            try:
+                decision = self.scheduler.on_trial_result(self.runner, trial, result)
+            except Exception as exc:  # noqa: BLE001 - user code: the trial's failure, named
+                what = f"{type(self.scheduler).__name__}.on_trial_result()"
+                raise self._hook_failed(trial, result, what, exc) from exc
             stop = decision == TrialScheduler.STOP
         if stop:
             result[R.DONE] = True  # as Ray marks the result that ends a trial, before logging
         self._out.append(Notify(Note.RESULT, trial, {"result": result}))
         if not stop:
-            self.search_alg.on_trial_result(trial.trial_id, result)
+            try:
+                self.search_alg.on_trial_result(trial.trial_id, result)
+            except Exception as exc:  # noqa: BLE001 - user code: the trial's failure, named
+                what = f"{type(self.search_alg).__name__}.on_trial_result()"
+                raise self._hook_failed(trial, result, what, exc, logged=True) from exc
         checkpoint = bool(result.get(R.SHOULD_CHECKPOINT))
         freq = self.checkpoint_policy.freq
         if freq and trial.training_iteration % freq == 0:
@@ -572,6 +623,26 @@ class Controller:
         if decision == TrialScheduler.PAUSE:
             return _PAUSE
         return _SAVE if checkpoint else _TRAIN
+
+    def _hook_failed(
+        self,
+        trial: Trial,
+        result: dict[str, Any],
+        what: str,
+        exc: BaseException,
+        logged: bool = False,
+    ) -> _ResultFailed:
+        """The failure of ``trial`` because ``what`` raised ``exc`` on its ``result``; the
+        result is logged all the same (it was fine: the code reading it failed)."""
+        if not logged:
+            self._out.append(Notify(Note.RESULT, trial, {"result": result}))
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return _ResultFailed(
+            f"{trace}{what} raised {type(exc).__name__} on a result of trial {trial} "
+            f"(training_iteration {result.get(R.TRAINING_ITERATION)}), so this trial fails and "
+            f"the others go on. Fix {what} (the traceback above), or have the trial report what "
+            "it expects."
+        )
 
     def _continue(self, trial: Trial, action: str) -> None:
         """Issue the trial's next call: ``action``, unless a request or a stop-all overrides."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import result as R
 from . import session, trial_info
+from .result_check import check_result
 from .trainable import Trainable
 
 # How long stop() waits for the function thread to leave its blocked report.
@@ -53,10 +54,14 @@ class StatusReporter:
         self._notify: Callable[[], None] | None = None
 
     def __call__(self, **metrics: Any) -> None:
-        """Report one result (keyword arguments are the metrics) and wait for the next turn."""
+        """Report one result (keyword arguments are the metrics) and wait for the next turn.
+
+        A result the run could not use (``done="no"``, a tuple key, a lock) raises here, at the
+        report, in the function's own thread: its traceback shows the reporting line.
+        """
         if self._stopped:
             raise TrialStopped()
-        self._hand_over(("result", metrics))
+        self._hand_over(("result", check_result(metrics, self._trainable._result_source())))
         self._resume.acquire()
         if self._stopped:
             raise TrialStopped()
@@ -132,6 +137,8 @@ class FunctionRunner(Trainable):
                 output = fn(*args, checkpoint_dir=self._start_from)
             else:
                 output = fn(*args)
+            if isinstance(output, dict):
+                output = check_result(dict(output), self._result_source())
         except TrialStopped:
             return
         except BaseException:
@@ -141,6 +148,12 @@ class FunctionRunner(Trainable):
             session.unbind(self._reporter)
         # Only a dict is a result; other return values (a list from a lambda) mean nothing here.
         self._reporter._hand_over(("returned", output if isinstance(output, dict) else None))
+
+    def _result_source(self) -> str:
+        return f"trial {self.trial_name}: the function {self._function_name()}"
+
+    def _checked(self, result: dict[str, Any]) -> dict[str, Any]:
+        return result  # checked in the function's thread, at the report
 
     def _train(self) -> dict[str, Any]:
         self._continue_function()

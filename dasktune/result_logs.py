@@ -26,6 +26,9 @@ from .trial import Trial
 # Seconds between flushes of result logs to storage.
 LOCAL_FLUSH_INTERVAL_S = 1.0
 REMOTE_FLUSH_INTERVAL_S = 5.0
+# A result whose JSON row is larger than this is warned about, once per trial. Ray warns about
+# anything it pickles and ships above the same size (ray_constants.FUNCTION_SIZE_WARN_THRESHOLD).
+LARGE_RESULT_BYTES = 10**7
 
 
 class ResultLogListener(Listener):
@@ -51,6 +54,7 @@ class ResultLogListener(Listener):
         # Closes in flight per trial: a trial that starts again reads its logs after them.
         self._closing: dict[str, asyncio.Future[Any]] = {}
         self._logs: dict[str, TrialLog] = {}
+        self._warned_large: set[str] = set()
         self._unsynced: set[TrialLog] = set()
         self._flush_every = REMOTE_FLUSH_INTERVAL_S if self._remote else LOCAL_FLUSH_INTERVAL_S
         self._next_flush = 0.0
@@ -103,7 +107,10 @@ class ResultLogListener(Listener):
         if note.kind == Note.RESULT:
             log = self._logs.get(trial.trial_id)
             if log is not None:
-                log.append(note.info["result"])
+                size = log.append(note.info["result"])
+                if size > LARGE_RESULT_BYTES and trial.trial_id not in self._warned_large:
+                    self._warned_large.add(trial.trial_id)
+                    warnings.warn(large_result_warning(trial, size), stacklevel=1)
                 if not self._unsynced:
                     asyncio.get_running_loop().call_soon(self._hand_to_os)
                 self._unsynced.add(log)
@@ -199,3 +206,15 @@ class ResultLogListener(Listener):
             f"config '{SETTING}'.",
             stacklevel=1,
         )
+
+
+def large_result_warning(trial: Trial, size: int) -> str:
+    """What a run says (once per trial) when a trial reports a result of ``size`` bytes."""
+    return (
+        f"trial {trial} reported a result of {size / 1e6:.1f} MB (as JSON); every result "
+        "travels from the worker to the driver and is written whole to result.json and "
+        "progress.csv, so results this large slow the run and fill the disk. Report summary "
+        "numbers, and write large data (arrays, models) to the trial's own directory "
+        "(tune.track.trial_dir() or self.logdir) or into a checkpoint instead. Said once per "
+        "trial."
+    )

@@ -37,9 +37,35 @@ class FunctionStopper(Stopper):
     def __init__(self, function: Callable[[str, dict[str, Any]], bool]) -> None:
         self._function = function
 
+    @property
+    def name(self) -> str:
+        """The function's name, for messages."""
+        return getattr(self._function, "__qualname__", repr(self._function))
+
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        """Stop when the function says so."""
-        return bool(self._function(trial_id, result))
+        """Stop when the function says so (True, False, or None for False)."""
+        answer = self._function(trial_id, result)
+        if answer is True or answer is False:
+            return answer
+        return verdict(answer, f"the stop function {self.name}")
+
+
+def verdict(value: Any, what: str) -> bool:
+    """A stop rule's answer as a bool: True, False, numpy's bools, or None (a function that
+    returns nothing when it does not stop). Anything else is a ``TypeError``: "no" or a list
+    would otherwise count as True and stop the trial."""
+    if value is True or value is False:
+        return value
+    if value is None:
+        return False
+    cls = type(value)
+    if cls.__module__ == "numpy" and cls.__name__ in ("bool_", "bool"):
+        return bool(value)
+    raise TypeError(
+        f"{what} returned {value!r}, a {cls.__qualname__}; a stop rule must return True or "
+        "False (a non-empty string or a non-zero number would count as True and stop the "
+        "trial)."
+    )
 
 
 class DictStopper(Stopper):
@@ -68,11 +94,20 @@ class DictStopper(Stopper):
 
 
 def criterion_reached(result: Mapping[str, Any], key: str, threshold: Any) -> bool | None:
-    """Whether ``result[key] >= threshold``; None when the result lacks ``key``."""
+    """Whether ``result[key] >= threshold``; None when the result lacks ``key``. A value that
+    cannot be compared with a number (a string, an array) is a ``TypeError`` naming it."""
     reached = _lookup(result, key)
     if reached is _MISSING:
         return None
-    return bool(reached >= threshold)
+    try:
+        return bool(reached >= threshold)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"stop={{{key!r}: {threshold!r}}} stops a trial once result[{key!r}] >= "
+            f"{threshold!r}, but the trial reported {key}={reached!r:.100}, a "
+            f"{type(reached).__qualname__}, which cannot be compared with a number. Report a "
+            f"number under {key!r}, or change stop=."
+        ) from exc
 
 
 _MISSING = object()

@@ -39,8 +39,58 @@ def json_default(value: Any) -> Any:
 
 
 def to_json(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` that never fails on result values (NaN stays NaN, as Ray writes it)."""
+    """``json.dumps`` that never fails on result values (NaN stays NaN, as Ray writes it).
+
+    It still fails on what JSON cannot hold: a key that is not a str, number, bool or None
+    (a tuple), a container that holds itself, and, with ``sort_keys``, keys of mixed types in
+    one dict; :func:`json_problem` says where.
+    """
     return json.dumps(value, default=json_default, **kwargs)
+
+
+_JSON_KEY_TYPES = (str, int, float, bool, type(None))
+
+
+def json_problem(value: Any, sort_keys: bool = False) -> tuple[tuple[Any, ...], str] | None:
+    """Where and why :func:`to_json` fails on ``value``: ``(key path, reason)``, or None when
+    the walk finds nothing (then the whole value is to blame). Only run after a failure."""
+    return _json_walk(value, (), sort_keys, set())
+
+
+def _json_walk(
+    value: Any, path: tuple[Any, ...], sort_keys: bool, active: set[int]
+) -> tuple[tuple[Any, ...], str] | None:
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in active:
+            return path, "contains itself (a cycle)"
+        active.add(id(value))
+        try:
+            if isinstance(value, dict):
+                for key in value:
+                    if not isinstance(key, _JSON_KEY_TYPES):
+                        kind = type(key).__qualname__
+                        return (*path, key), f"has the key {key!r}, a {kind}; keys must be strings"
+                if sort_keys:
+                    try:
+                        sorted(value)
+                    except TypeError:
+                        kinds = sorted({type(k).__qualname__ for k in value})
+                        return path, f"mixes key types ({', '.join(kinds)}) that cannot be sorted"
+                items: Any = value.items()
+            else:
+                items = enumerate(value)
+            for key, item in items:
+                found = _json_walk(item, (*path, key), sort_keys, active)
+                if found is not None:
+                    return found
+        finally:
+            active.discard(id(value))
+        return None
+    try:
+        to_json(value)
+    except Exception as exc:  # noqa: BLE001 - a value whose repr/tolist raises
+        return path, f"cannot be written as JSON ({type(exc).__name__}: {exc})"
+    return None
 
 
 class StorageLocation:
@@ -296,9 +346,10 @@ class TrialLog:
             self._columns = _read_csv_header(location)
         self._buffer = io.StringIO()
 
-    def append(self, result: Mapping[str, Any]) -> None:
-        """Log one result."""
-        self._json.write(to_json(result) + "\n")
+    def append(self, result: Mapping[str, Any]) -> int:
+        """Log one result; return the size of its JSON row (characters)."""
+        line = to_json(result)
+        self._json.write(line + "\n")
         row = flatten_dict({k: v for k, v in result.items() if k != R.CONFIG})
         buffer = self._buffer
         buffer.seek(0)
@@ -308,6 +359,7 @@ class TrialLog:
             csv.writer(buffer).writerow(self._columns)
         csv.writer(buffer).writerow([_csv_value(row.get(c)) for c in self._columns])
         self._csv_target.write(buffer.getvalue())
+        return len(line)
 
     def hand_to_os(self) -> None:
         """Move the logged rows out of this process's buffers (see ``_AppendTarget``)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import result as R
 from .placement import TrialPlacement
+from .result_check import check_result
 from .trial_info import TrialInfo, info_for_new_trainable
 
 _METADATA_SUFFIX = ".tune_metadata"
@@ -45,6 +46,16 @@ class Trainable:
         self._logdir = self._make_logdir(info, logger_creator)
         self._local_ip = _local_ip()
         self._setup(copy.deepcopy(self.config))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when the normal lookup fails, so it costs nothing otherwise. A subclass
+        # __init__ that skipped Trainable.__init__ leaves all of our attributes missing: say
+        # so, rather than name whichever of them happens to be used first.
+        if not name.startswith("__") and "_trial_info" not in self.__dict__:
+            raise AttributeError(missing_init_message(type(self)), name=name, obj=self)
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+        )
 
     def _set_progress(
         self,
@@ -165,15 +176,26 @@ class Trainable:
 
     # -- what dasktune calls ---------------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        """Run one iteration via ``_train`` and return its result with the auto-filled fields."""
+        """Run one iteration via ``_train`` and return its result with the auto-filled fields.
+
+        The result is checked first (``done`` a bool, keys the logs can write, values that can
+        travel to the driver), so a bad one fails this trial, with its key and the fix.
+        """
         start = time.time()
         result = self._train()
         if not isinstance(result, dict):
             raise TypeError(
-                f"{type(self).__name__}._train() (or step()) must return a dict of metrics, "
-                f"but it returned {type(result).__name__}: {result!r:.200}"
+                f"{self._result_source()} must return a dict of metrics, but it returned "
+                f"{type(result).__name__}: {result!r:.200}"
             )
-        return self._complete_result(dict(result), start)
+        return self._complete_result(self._checked(dict(result)), start)
+
+    def _result_source(self) -> str:
+        return f"trial {self.trial_name}: {type(self).__name__}._train() (or step())"
+
+    def _checked(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` checked as it leaves the user's code (see :mod:`dasktune.result_check`)."""
+        return check_result(result, self._result_source())
 
     def _complete_result(self, result: dict[str, Any], start: float) -> dict[str, Any]:
         self._iteration += 1
@@ -360,6 +382,23 @@ class Trainable:
     def get_current_ip(self) -> str:
         """IP address of the machine running this trainable."""
         return self._local_ip
+
+
+def missing_init_message(cls: type) -> str:
+    """Why a trainable whose ``__init__`` did not call ``Trainable.__init__`` fails, and the fix."""
+    name = cls.__name__
+    return (
+        f"{name}.__init__ did not call super().__init__(config), so the Trainable was never set "
+        "up (its config, iteration counters and trial info are missing). Call "
+        f"super().__init__(config) in {name}.__init__ (Ray's signature is "
+        "__init__(self, config=None, logger_creator=None)), or move that code into setup()."
+    )
+
+
+def require_initialised(trainable: Trainable) -> None:
+    """Raise ``TypeError`` (see :func:`missing_init_message`) unless ``Trainable.__init__`` ran."""
+    if "_trial_info" not in vars(trainable):
+        raise TypeError(missing_init_message(type(trainable)))
 
 
 def _metadata_path(checkpoint_path: str) -> str:

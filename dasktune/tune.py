@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
 import dask
 from dask.utils import parse_timedelta
 
@@ -23,6 +24,7 @@ from .backend.dask_trials import DaskTrialBackend, RunSpec
 from .callback import CallbackListener, check_callbacks
 from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
+from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
@@ -44,6 +46,7 @@ from .naming import (
     check_storage_dir,
     default_experiment_name,
 )
+from .pickle_check import type_name, unpicklable_member
 from .progress import ProgressListener, ProgressReporter
 from .registry import get_trainable_cls, to_trainable_class
 from .resources import Resources
@@ -153,6 +156,12 @@ def run(
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
     callback_list = check_callbacks(callbacks)
+    _check_bools(
+        checkpoint_at_end=checkpoint_at_end,
+        reuse_actors=reuse_actors,
+        raise_on_failed_trial=raise_on_failed_trial,
+        return_trials=return_trials,
+    )
     _check_arguments(
         trainable_cls,
         trainable_name,
@@ -168,11 +177,13 @@ def run(
         search_alg=search_alg,
         resume=resume,
         time_budget_s=time_budget_s,
+        fail_fast=fail_fast,
     )
     check_storage_dir("local_dir", local_dir)
     check_storage_dir("upload_dir", upload_dir)
     if config is None:
         config = {}
+    check_config_space(config)
     default_resources = (
         Resources.from_request(resources_per_trial) if resources_per_trial is not None else None
     )
@@ -247,6 +258,8 @@ def run(
         for trial in resumed:
             controller.add_trial(trial)
         controller.top_up()  # the first trial now: the embedded cluster is shaped to it
+        # Before any worker starts: a trainable that cannot be pickled fails here, named.
+        cls_bytes = dumps_trainable(trainable_cls)
         progress = ProgressReporter(verbose)
         storage_calls = StorageCalls(storage.url)
         connection = connect(
@@ -270,7 +283,7 @@ def run(
                 DaskBackend(connection.client),
                 RunSpec(
                     cls_key=f"{run_uid}:{trainable_name}",
-                    cls_bytes=dumps_trainable(trainable_cls),
+                    cls_bytes=cls_bytes,
                     experiment_id=run_uid,
                     storage=storage,
                     storage_options=storage_options,
@@ -295,7 +308,7 @@ def run(
                         callback_listener,
                     ]
                 ),
-                build_state=lambda: _snapshot(controller, run_uid, state_meta),
+                build_state=_Snapshot(controller, run_uid, state_meta),
                 lock=lock,
                 storage_calls=storage_calls,
             )
@@ -364,12 +377,48 @@ def _analysis(
     )
 
 
-def _snapshot(controller: Controller, run_uid: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """The experiment state now: trials, the search algorithm's place, a stateful scheduler."""
-    state = build_state(controller.trials, run_uid, meta)
-    state["search_alg"] = controller.search_alg.get_state()
-    state["run_objects"] = run_objects_record(controller.scheduler, controller.trials)
-    return state
+class _Snapshot:
+    """The experiment state now: trials, the search algorithm's place, a stateful scheduler.
+
+    A scheduler that cannot be pickled is warned about once and left out of the state (resume
+    then starts it afresh): the state is a convenience, not worth stopping the run for.
+    """
+
+    def __init__(self, controller: Controller, run_uid: str, meta: dict[str, Any]) -> None:
+        self.controller = controller
+        self.run_uid = run_uid
+        self.meta = meta
+        self._keep_scheduler = True
+
+    def __call__(self) -> dict[str, Any]:
+        """The state file's content."""
+        controller = self.controller
+        state = build_state(controller.trials, self.run_uid, self.meta)
+        state["search_alg"] = controller.search_alg.get_state()
+        state["run_objects"] = None
+        if self._keep_scheduler:
+            try:
+                state["run_objects"] = run_objects_record(controller.scheduler, controller.trials)
+            except Exception as exc:  # noqa: BLE001 - the run goes on; only resume loses out
+                self._keep_scheduler = False
+                _warn_unpicklable_scheduler(controller.scheduler, exc)
+        return state
+
+
+def _warn_unpicklable_scheduler(scheduler: TrialScheduler, exc: BaseException) -> None:
+    name = type(scheduler).__name__
+    try:
+        culprit, value, _ = unpicklable_member(scheduler, name, cloudpickle.dumps)
+        what = f"{culprit} (a {type_name(value)})"
+    except ValueError:  # the scheduler alone pickles: a trial it refers to does not
+        what = "what it refers to"
+    warnings.warn(
+        f"the experiment state cannot keep the scheduler {name}: {what} cannot be pickled "
+        f"({type(exc).__name__}: {exc}). The run goes on, but resume=True will start {name} "
+        "afresh. Make it picklable (create such objects lazily, or drop them in "
+        "__getstate__) to resume it with its state.",
+        stacklevel=1,
+    )
 
 
 def _set_search_properties(
@@ -408,6 +457,7 @@ def _check_arguments(
     search_alg: Any,
     resume: Any,
     time_budget_s: Any,
+    fail_fast: Any = False,
 ) -> None:
     """Every check on run()'s arguments that needs no cluster, so bad input fails at once."""
     if search_alg is not None and not isinstance(search_alg, SearchAlgorithm):
@@ -423,10 +473,17 @@ def _check_arguments(
         raise TypeError(f"time_budget_s must be a number of seconds, got {time_budget_s!r}")
     if time_budget_s is not None and time_budget_s <= 0:
         raise ValueError(f"time_budget_s must be > 0, got {time_budget_s!r}")
-    if resume not in (False, True, "ERRORED_ONLY"):
+    if not (resume is True or resume is False or resume == "ERRORED_ONLY"):
         raise ValueError(
             f"resume must be False, True or 'ERRORED_ONLY', got {resume!r}; True continues every "
             "unfinished trial from its newest checkpoint, 'ERRORED_ONLY' also reruns failed ones."
+        )
+    if not (fail_fast is True or fail_fast is False or _is_raise(fail_fast)):
+        raise TypeError(
+            f"fail_fast must be True or False (or Ray's 'raise'), got "
+            f"{type(fail_fast).__name__} {fail_fast!r}; a non-empty string or a non-zero "
+            "number would count as True. Pass fail_fast=True to stop every trial at the first "
+            "failure, or fail_fast=False."
         )
     _check_int("num_samples", num_samples, minimum=-1)
     if num_samples == 0:
@@ -482,6 +539,7 @@ def _trial_factory(
             resources=_trial_resources(trainable_cls, config, default_resources),
             restore_path=restore,
         )
+        trial.config_pickle = pickled_config(config, trial.trial_id)
         trial.dirname = dirnames.claim(trial, name_creator, dirname_creator)
         trial.logdir = location.join(trial.dirname)
         return trial
@@ -684,6 +742,23 @@ def _verbosity(verbose: Any) -> Any:
     if isinstance(verbose, bool):
         return int(verbose)
     return verbose
+
+
+def _check_bools(**flags: Any) -> None:
+    """Boolean arguments take True or False: a string such as "no" would count as True."""
+    for name, value in flags.items():
+        if value is not True and value is not False:
+            raise TypeError(
+                f"{name} must be True or False, got {type(value).__name__} {value!r}; a "
+                f"non-empty string or a non-zero number would count as True. Pass "
+                f"{name}=True or {name}=False."
+            )
+
+
+def _is_raise(value: Any) -> bool:
+    # Ray's fail_fast="raise" re-raises the trial's error at once; here it stops every trial
+    # at the first failure, as fail_fast=True, and tune.run raises TuneError after them.
+    return isinstance(value, str) and value.upper() == "RAISE"
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

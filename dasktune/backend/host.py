@@ -28,7 +28,7 @@ from ..checkpoints import download_checkpoint, upload_checkpoint
 from ..placement import GpuAllocator
 from ..result_batching import Batch, BatchPolicy
 from ..shipping import loads_trainable
-from ..trainable import Trainable
+from ..trainable import Trainable, require_initialised
 from ..trial_info import TrialInfo, constructing
 
 Reply = tuple[bool, Any]
@@ -139,7 +139,9 @@ class TrialHost:
                     current.stop()
                     self._trainable = None
                 with constructing(info):
-                    self._trainable = cls(config=config)
+                    trainable = cls(config=config)
+                require_initialised(trainable)
+                self._trainable = trainable
             if restore is not None:
                 self._restore(restore)
             return how

@@ -136,13 +136,13 @@ def count_variants(config: dict[str, Any], num_samples: int = 1) -> int:
     return _grid_size(config) * num_samples
 
 
-def format_path(path: Path) -> str:
-    """Render a key path as Python indexing into ``config``: ``config["model"]["layers"][2]``."""
+def format_path(path: Path, root: str = "config") -> str:
+    """Render a key path as Python indexing into ``root``: ``config["model"]["layers"][2]``."""
     parts = (
         f"[{json.dumps(key, ensure_ascii=False)}]" if isinstance(key, str) else f"[{key!r}]"
         for key in path
     )
-    return "config" + "".join(parts)
+    return root + "".join(parts)
 
 
 def _variants(config: dict[str, Any], num_samples: int, rng: random.Random) -> Iterator[Variant]:
