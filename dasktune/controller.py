@@ -201,7 +201,7 @@ class Controller:
             if problem:
                 raise TuneError(problem)
         self._last_shape = trial.resources
-        self.scheduler.on_trial_add(self.runner, trial)
+        _user_hook(self.scheduler, "on_trial_add", self.runner, trial)
         if trial.is_finished:
             self._num_finished += 1
         else:
@@ -343,7 +343,7 @@ class Controller:
         self._dirty = False
         while not self._at_concurrency_limit():
             self.top_up()
-            trial = self.scheduler.choose_trial_to_run(self.runner)
+            trial = _user_hook(self.scheduler, "choose_trial_to_run", self.runner)
             if trial is None:
                 break
             if trial.status not in (TrialStatus.PENDING, TrialStatus.PAUSED) or (
@@ -375,7 +375,7 @@ class Controller:
                 and self.first_runnable() is None
             )
         ):
-            trial = self.search_alg.next_trial()
+            trial = self.search_alg.next_trial()  # its own errors name the config at fault
             if trial is None:
                 return
             self.add_trial(trial)
@@ -747,17 +747,17 @@ class Controller:
             trial.error_msg = (
                 message or f"stopped with error=True by {type(self.scheduler).__name__}"
             )
-            self.search_alg.on_trial_complete(trial_id, None, error=True)
+            _user_hook(self.search_alg, "on_trial_complete", trial_id, None, True)
             self._out.append(
                 Notify(Note.TRIAL_ERROR, trial, {"message": trial.error_msg, "retried": False})
             )
             return
         trial.status = TrialStatus.TERMINATED
         if removed:
-            self.scheduler.on_trial_remove(self.runner, trial)
+            _user_hook(self.scheduler, "on_trial_remove", self.runner, trial)
         else:
-            self.scheduler.on_trial_complete(self.runner, trial, trial.last_result)
-        self.search_alg.on_trial_complete(trial_id, trial.last_result)
+            _user_hook(self.scheduler, "on_trial_complete", self.runner, trial, trial.last_result)
+        _user_hook(self.search_alg, "on_trial_complete", trial_id, trial.last_result)
         self._out.append(Notify(Note.TRIAL_COMPLETE, trial))
 
     def _leave_running(self, trial: Trial) -> None:
@@ -853,8 +853,8 @@ class Controller:
         trial.status = TrialStatus.ERROR
         self._num_finished += 1
         self._checkpoints.pop(trial.trial_id, None)
-        self.scheduler.on_trial_error(self.runner, trial)
-        self.search_alg.on_trial_complete(trial.trial_id, None, error=True)
+        _user_hook(self.scheduler, "on_trial_error", self.runner, trial)
+        _user_hook(self.search_alg, "on_trial_complete", trial.trial_id, None, True)
         if self.failure_policy.fail_fast:
             self._stop_all()
 
@@ -898,6 +898,21 @@ class Controller:
         for trial in waiting:
             trial.status = TrialStatus.PENDING  # for _finish's bookkeeping
             self._finish(trial, removed=True)
+
+
+def _user_hook(obj: Any, hook: str, *args: Any) -> Any:
+    """Call a scheduler's or search algorithm's hook; an exception fails the run naming the
+    hook (these hooks are about the run, not one trial's result: see ``_on_result``)."""
+    try:
+        return getattr(obj, hook)(*args)
+    except TuneError:
+        raise
+    except Exception as exc:
+        raise TuneError(
+            f"{type(obj).__name__}.{hook}() raised {type(exc).__name__}: {exc}; fix it, or "
+            f"run without this {'scheduler' if isinstance(obj, TrialScheduler) else 'search'} "
+            "algorithm."
+        ) from exc
 
 
 _HANDLERS: dict[type, Callable[[Controller, Any], None]] = {

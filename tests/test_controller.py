@@ -494,3 +494,15 @@ def test_ray_signature_hooks_get_the_trial_runner():
     step(c, t, {"training_iteration": 2})
     c.handle(E.TrialStopped("t0", 1))
     assert seen == [("add", "t0", 1), ("result", "t0"), ("complete", "t0", 2)]
+
+
+def test_a_raising_scheduler_hook_fails_the_run_naming_it():
+    class Broken(FIFOScheduler):
+        def choose_trial_to_run(self, trial_runner):
+            raise RuntimeError("oops")
+
+    c = make_controller(1, scheduler=Broken())
+    with pytest.raises(
+        TuneError, match=r"Broken.choose_trial_to_run\(\) raised RuntimeError: oops"
+    ):
+        add_workers(c, w={"CPU": 1})
