@@ -18,36 +18,18 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from distributed import Client, LocalCluster
 
-import dasktune as tune
 from bench.ceiling import measure_ceiling
-
-
-class Noop(tune.Trainable):
-    """Returns an empty result each step."""
-
-    def _train(self):
-        return {}
+from bench.user_wall import time_tune_run
 
 
 def _timed_run(client: Client, local_dir: str, trials: int, results: int) -> float:
-    started = time.perf_counter()
-    tune.run(
-        Noop,
-        stop={"training_iteration": results},
-        num_samples=trials,
-        resources_per_trial={"cpu": 0.25},
-        client=client,
-        local_dir=local_dir,
-        verbose=0,
-    )
-    return time.perf_counter() - started
+    return time_tune_run(client, local_dir, trials, results)["wall"]
 
 
 def _summary(values: list[float]) -> str:
