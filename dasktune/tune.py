@@ -55,6 +55,7 @@ from .result_batching import DEFAULT_BATCH_TIME
 from .result_logs import ResultLogListener
 from .schedulers import FIFOScheduler, TrialScheduler
 from .search.search_algorithm import BasicVariantGenerator, SearchAlgorithm
+from .search.searcher import Searcher, SearchGenerator
 from .shipping import dumps_trainable
 from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
@@ -192,6 +193,8 @@ def run(
     check_experiment_name(name, root.url)
     fingerprint = search_space_fingerprint(config, num_samples)
     scheduler = scheduler or FIFOScheduler()
+    if isinstance(search_alg, Searcher):  # as Ray does: a bare Searcher is wrapped
+        search_alg = SearchGenerator(search_alg)
     search_alg = search_alg or BasicVariantGenerator()
     _set_search_properties(scheduler, search_alg, metric, mode, config)
 
@@ -460,12 +463,11 @@ def _check_arguments(
     fail_fast: Any = False,
 ) -> None:
     """Every check on run()'s arguments that needs no cluster, so bad input fails at once."""
-    if search_alg is not None and not isinstance(search_alg, SearchAlgorithm):
+    if search_alg is not None and not isinstance(search_alg, (SearchAlgorithm, Searcher)):
         raise TypeError(
-            "search_alg= must be a dasktune search algorithm (e.g. "
-            "dasktune.search.BasicVariantGenerator()), got "
-            f"{type(search_alg).__name__}; adapters for Optuna, HyperOpt and others are not "
-            "available yet."
+            "search_alg= must be a dasktune search algorithm or Searcher (e.g. "
+            "dasktune.search.BasicVariantGenerator() or dasktune.search.optuna.OptunaSearch()), "
+            f"got {type(search_alg).__name__}."
         )
     if time_budget_s is not None and (
         isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float))
