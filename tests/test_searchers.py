@@ -1,15 +1,19 @@
-"""Searchers (issue 13): SearchGenerator, ConcurrencyLimiter and Repeater, pure and on the
-simulated backend (no cluster, simulated time)."""
+"""Searchers (issue 13): SearchGenerator, ConcurrencyLimiter, Repeater and OptunaSearch, pure
+and on the simulated backend (no cluster, simulated time)."""
 
 from __future__ import annotations
 
 import math
+import random
+import subprocess
+import sys
 
 import pytest
 from controller_harness import make_controller
 from test_simulated_loop import run_loop, workers
 
 import dasktune as tune
+from dasktune.backend.protocol import TrialCodeError
 from dasktune.backend.simulated import ScriptedTrainable, SimulatedBackend
 from dasktune.resources import Resources
 from dasktune.search import ConcurrencyLimiter, Repeater, Searcher, SearchGenerator
@@ -247,3 +251,150 @@ def test_repeater_group_without_any_score_is_an_error_and_state_round_trips():
     rep2.on_trial_complete("s1", {"other": 1})
     assert inner2.completed == [("s0", None, True)]
     assert rep2.suggest("s2") == {"x": 1}
+
+
+# --- OptunaSearch on the simulated backend -----------------------------------------------------
+
+try:
+    import optuna
+
+    from dasktune.search.optuna import OptunaSearch
+except ImportError:  # the pure tests above still run
+    optuna = None
+needs_optuna = pytest.mark.skipif(optuna is None, reason="pip install dasktune[optuna]")
+
+
+def test_without_optuna_the_import_error_names_the_extra():
+    code = "import sys; sys.modules['optuna'] = None; import dasktune.search.optuna"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "ImportError" in proc.stderr and "pip install 'dasktune[optuna]'" in proc.stderr
+
+
+def toy_loss(config):
+    return (math.log10(config["lr"]) + 2.5) ** 2 + (config["layers"] - 3) ** 2 + config["bias"]
+
+
+SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "layers": tune.randint(1, 8), "bias": 0.0}
+
+
+def optuna_run(num_samples=40, fail=lambda config: False, seed=0):
+    searcher = OptunaSearch(metric="loss", mode="min", seed=seed)
+    gen = SearchGenerator(ConcurrencyLimiter(searcher, 2))
+    assert gen.set_search_properties(None, None, SPACE)
+    make, _ = factory()
+    gen.setup_experiment(SPACE, num_samples, seed, make)
+    controller = make_controller(search_alg=gen, stop={"training_iteration": 2})
+
+    def fault(method, trial):
+        if method == "train" and fail(trial.config):
+            raise TrialCodeError("simulated: the objective raised")
+
+    backend = SimulatedBackend(
+        workers(4), ScriptedTrainable(lambda c, i: {"loss": toy_loss(c)}), fault=fault
+    )
+    run_loop(controller, backend)
+    return searcher, controller
+
+
+@needs_optuna
+def test_optuna_search_beats_random_on_a_toy_objective():
+    searcher, controller = optuna_run(num_samples=40)
+    study = searcher.study
+    assert len(study.trials) == 40 == len(controller.trials)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    # every completion reached the study once, with the trial's own last loss
+    losses = sorted(t.last_result["loss"] for t in controller.trials)
+    assert sorted(t.value for t in study.trials) == pytest.approx(losses)
+    rng = random.Random(0)
+    random_best = []
+    for _ in range(20):  # the median best of 20 random searches of the same size
+        random_best.append(
+            min(
+                toy_loss(
+                    {"lr": 10 ** rng.uniform(-4, -1), "layers": rng.randrange(1, 8), "bias": 0}
+                )
+                for _ in range(40)
+            )
+        )
+    assert study.best_value < sorted(random_best)[10]
+    # the second half (TPE) does better on average than the first (mostly random start-up)
+    values = [t.value for t in study.trials]
+    assert sum(values[20:]) < sum(values[:20])
+
+
+@needs_optuna
+def test_optuna_search_tells_errors_as_failed():
+    searcher, controller = optuna_run(num_samples=12, fail=lambda c: c["layers"] % 2 == 0)
+    states = [t.state for t in searcher.study.trials]
+    errored = [t for t in controller.trials if t.status == TrialStatus.ERROR]
+    assert errored and len(states) == 12
+    assert states.count(optuna.trial.TrialState.FAIL) == len(errored)
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 12 - len(errored)
+    assert not searcher._live  # every trial told once
+
+
+@needs_optuna
+def test_optuna_search_takes_nested_spaces_distributions_define_by_run_and_points():
+    nested = OptunaSearch(
+        {
+            "opt": {"lr": tune.uniform(0, 1), "q": tune.quniform(0, 1, 0.25)},
+            "n": tune.qrandint(0, 10, 5),
+        },
+        metric="m",
+        mode="max",
+        points_to_evaluate=[{"opt": {"lr": 0.5, "q": 0.75}, "n": 5}],
+        seed=1,
+    )
+    assert nested.suggest("a") == {"opt": {"lr": 0.5, "q": 0.75}, "n": 5}
+    config = nested.suggest("b")
+    assert config["opt"]["q"] in (0, 0.25, 0.5, 0.75, 1) and config["n"] in (0, 5, 10)
+
+    dists = OptunaSearch(
+        {"x": optuna.distributions.IntDistribution(1, 3)}, metric="m", mode="min", seed=0
+    )
+    assert dists.suggest("a")["x"] in (1, 2, 3)
+
+    def define(trial):
+        trial.suggest_float("model/lr", 1e-3, 1, log=True)
+        return {"fixed": 7}
+
+    by_run = OptunaSearch(define, metric="m", mode="min", seed=0)
+    config = by_run.suggest("a")
+    assert set(config) == {"model", "fixed"} and 1e-3 <= config["model"]["lr"] <= 1
+
+    odd = OptunaSearch({"c": tune.choice([[1], {"a": 2}])}, metric="m", mode="min", seed=0)
+    assert odd.suggest("a")["c"] in ([1], {"a": 2})
+
+
+@needs_optuna
+def test_optuna_search_names_bad_input():
+    with pytest.raises(ValueError, match="randn"):
+        OptunaSearch({"x": tune.randn()})
+    with pytest.raises(ValueError, match="grid_search"):
+        OptunaSearch({"x": tune.grid_search([1, 2])})
+    with pytest.raises(ValueError, match="one place"):
+        OptunaSearch({"x": tune.uniform(0, 1)}).set_search_properties(
+            "m", "min", {"y": tune.uniform(0, 1)}
+        )
+    with pytest.raises(ValueError, match="metric and a mode"):
+        OptunaSearch({"x": tune.uniform(0, 1)}).suggest("a")
+    with pytest.raises(ValueError, match="no search space"):
+        OptunaSearch(metric="m", mode="min").suggest("a")
+    with pytest.raises(ValueError, match="seed"):
+        OptunaSearch(sampler=optuna.samplers.RandomSampler(), seed=1)
+    assert not OptunaSearch(metric="a").set_search_properties("b", None, {})
+
+
+@needs_optuna
+def test_optuna_state_round_trip_continues_the_study():
+    a = OptunaSearch(SPACE, metric="loss", mode="min", seed=0)
+    first = a.suggest("s0")
+    a.suggest("s1")
+    a.on_trial_complete("s0", {"loss": toy_loss({"bias": 0.0, **first})})
+    b = OptunaSearch(SPACE, metric="loss", mode="min", seed=0)
+    b.set_state(a.get_state())
+    b.on_trial_complete("s1", {"loss": 1.0})
+    b.suggest("s2")
+    assert [t.number for t in b.study.trials] == [0, 1, 2]
+    assert [t.state.name for t in b.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
