@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import itertools
 import os
 import posixpath
 import random
@@ -526,11 +525,16 @@ def _trial_factory(
     first_index: int = 0,
 ) -> Callable[[dict[str, Any], str], Trial]:
     """What turns a sampled configuration into a Trial (numbered on from ``first_index``), in
-    a directory of its own (``dirnames`` knows the names taken)."""
-    counter = itertools.count(first_index)
+    a directory of its own (``dirnames`` knows the names taken). Its ``next_trial_id()`` is the
+    id the next trial will get: a Searcher is asked for a config under that id, as in Ray."""
+    counter = [first_index]
+
+    def next_trial_id() -> str:
+        return f"{run_uid}_{counter[0]:05d}"
 
     def make(config: dict[str, Any], tag: str) -> Trial:
-        index = next(counter)
+        index = counter[0]
+        counter[0] += 1
         trial = Trial(
             trial_id=f"{run_uid}_{index:05d}",
             index=index,
@@ -546,6 +550,7 @@ def _trial_factory(
         trial.logdir = location.join(trial.dirname)
         return trial
 
+    make.next_trial_id = next_trial_id  # type: ignore[attr-defined]
     return make
 
 

@@ -120,6 +120,20 @@ def test_suggestion_is_merged_over_the_config_and_ids_map_back():
     assert searcher.completed == [(sid, {"loss": 0.5}, False)]
 
 
+def test_the_searcher_sees_the_trials_id_when_the_factory_knows_it():
+    searcher = Scripted([None])
+    gen = SearchGenerator(searcher)
+    make, made = factory()
+    make.next_trial_id = lambda: f"t{len(made)}"  # as tune.run's factory does
+    gen.setup_experiment({}, 2, 0, make)
+    assert gen.next_trial() is None
+    first, second = gen.next_trial(), gen.next_trial()
+    gen.on_trial_complete(second.trial_id, {"loss": 1})
+    assert searcher.asked == ["t0", "t0", "t1"]  # a "not now" does not use up an id
+    assert [first.trial_id, second.trial_id] == ["t0", "t1"]
+    assert searcher.completed == [("t1", {"loss": 1}, False)]
+
+
 def test_bad_suggestions_and_grid_searches_are_named():
     gen, _ = generator(Scripted([[1, 2]]))
     with pytest.raises(TypeError, match="must return a dict"):

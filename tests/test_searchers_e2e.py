@@ -8,6 +8,7 @@ import math
 import pytest
 
 import dasktune as tune
+from dasktune.search import Searcher
 
 optuna = pytest.importorskip("optuna")
 from dasktune.search.optuna import OptunaSearch  # noqa: E402
@@ -40,6 +41,38 @@ def test_optuna_search_through_tune_run(client, tmp_path):
     best = analysis.get_best_config(metric="loss", mode="min")
     assert best["lr"] == pytest.approx(study.best_params["lr"])
     assert best["layers"] == study.best_params["layers"]
+
+
+class Recording(Searcher):
+    """Suggests x = 0, 1, 2...; records the ids it is asked under and told about."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked, self.completed = [], []
+
+    def suggest(self, trial_id):
+        self.asked.append(trial_id)
+        return {"lr": 10 ** -(len(self.asked)), "layers": 3}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.completed.append((trial_id, result["loss"], error))
+
+
+def test_a_bare_searcher_sees_the_trials_own_ids(client, tmp_path):
+    searcher = Recording()
+    analysis = tune.run(
+        objective,
+        search_alg=searcher,
+        num_samples=3,
+        config={"constant": 1},
+        client=client,
+        local_dir=str(tmp_path),
+        verbose=0,
+    )
+    ids = [t.trial_id for t in analysis.trials]
+    assert searcher.asked == ids
+    assert sorted(c[0] for c in searcher.completed) == sorted(ids)
+    assert all(t.config["constant"] == 1 for t in analysis.trials)
 
 
 class StopAfter(tune.Stopper):

@@ -135,8 +135,8 @@ class SearchGenerator(SearchAlgorithm):
         self._total: int | None = None
         self._created = 0
         self._next_id = 0
-        # trial id -> the id the searcher knows it by. The factory numbers trials only once a
-        # config exists, so the searcher's ids are the generator's own (kept across resume).
+        # trial id -> the id the searcher knows it by (the same with tune.run's factory; kept
+        # across resume).
         self._ids: dict[str, str] = {}
         self._finished = False
         self._warned_state = False
@@ -177,7 +177,10 @@ class SearchGenerator(SearchAlgorithm):
             raise RuntimeError("setup_experiment() must be called before next_trial()")
         if self.is_finished():
             return None
-        searcher_id = f"s{self._next_id:05d}"
+        # tune.run's factory knows the next trial's id, so the searcher sees the trial's own
+        # id, as in Ray; other factories (tests) get ids of the generator's own.
+        peek = getattr(self._factory, "next_trial_id", None)
+        searcher_id = peek() if callable(peek) else f"s{self._next_id:05d}"
         suggestion = self.searcher.suggest(searcher_id)
         if suggestion is None:
             return None
