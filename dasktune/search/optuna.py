@@ -27,11 +27,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .sample import (
     Choice,
     Domain,
+    LogRandInt,
     LogUniform,
+    QLogRandInt,
+    QLogUniform,
     QRandInt,
     QUniform,
     RandInt,
     Uniform,
+    _quantize,
     is_grid_search,
 )
 from .searcher import Searcher, Suggestion
@@ -49,8 +53,10 @@ class OptunaSearch(Searcher):
 
     Args:
         space: the search space: a dasktune config with ``tune.uniform``, ``tune.loguniform``,
-            ``tune.quniform``, ``tune.randint``, ``tune.qrandint``, ``tune.choice`` (nested
-            dicts allowed); or Optuna's own ``{name: optuna.distributions.*}``; or a
+            ``tune.quniform``, ``tune.qloguniform``, ``tune.randint``, ``tune.qrandint``,
+            ``tune.lograndint``, ``tune.qlograndint``, ``tune.choice`` (nested dicts allowed; a
+            quantised log domain is drawn on Optuna's log scale and rounded to ``q``); or
+            Optuna's own ``{name: optuna.distributions.*}``; or a
             define-by-run function ``space(optuna_trial)`` that calls ``optuna_trial.suggest_*``
             and may return a dict of constants. None: ``tune.run(config=...)``'s space.
         metric, mode: what to optimise (``"min"``/``"max"``); or ``tune.run(metric=, mode=)``.
@@ -96,6 +102,8 @@ class OptunaSearch(Searcher):
         self._space: dict[str, tuple[Path, BaseDistribution]] | None = None
         # names whose categorical choices are passed to Optuna by index
         self._by_index: dict[str, list[Any]] = {}
+        # names of quantised log domains -> (lower, upper, q, type) to round Optuna's draw
+        self._rounded: dict[str, tuple[Any, Any, Any, type]] = {}
         self._study: optuna.Study | None = None
         self._live: dict[str, int] = {}  # searcher trial id -> Optuna trial number
         if space is not None:
@@ -114,6 +122,7 @@ class OptunaSearch(Searcher):
             )
         self._space = {}
         self._by_index = {}
+        self._rounded = {}
         self._convert(space, ())
         if not self._space:
             raise ValueError(
@@ -151,6 +160,16 @@ class OptunaSearch(Searcher):
             return IntDistribution(int(domain.lower), int(domain.upper) - 1)
         if kind is QRandInt:
             return IntDistribution(int(domain.lower), int(domain.upper), step=int(domain.q))
+        if kind is LogRandInt:
+            return IntDistribution(int(domain.lower), int(domain.upper) - 1, log=True)
+        # Optuna cannot quantise a log scale (Ray drops the quantisation): the value it draws
+        # is rounded to the nearest multiple of q in the config instead.
+        if kind is QLogUniform:
+            self._rounded[name] = (domain.lower, domain.upper, domain.q, float)
+            return FloatDistribution(domain.lower, domain.upper, log=True)
+        if kind is QLogRandInt:
+            self._rounded[name] = (domain.lower, domain.upper, domain.q, int)
+            return IntDistribution(int(domain.lower), int(domain.upper), log=True)
         if kind is Choice:
             categories = domain.categories
             if all(isinstance(c, _PLAIN) for c in categories):
@@ -159,8 +178,8 @@ class OptunaSearch(Searcher):
             return CategoricalDistribution(list(range(len(categories))))
         raise ValueError(
             f"{name}: OptunaSearch cannot search {domain!r}; it takes uniform, loguniform, "
-            "quniform, randint, qrandint and choice (give Optuna distributions, or a "
-            "define-by-run function, for anything else)"
+            "quniform, qloguniform, randint, qrandint, lograndint, qlograndint and choice (give "
+            "Optuna distributions, or a define-by-run function, for anything else)"
         )
 
     def set_search_properties(
@@ -234,6 +253,9 @@ class OptunaSearch(Searcher):
                 value = ot_trial.params[name]
                 if name in self._by_index:
                     value = self._by_index[name][value]
+                elif name in self._rounded:
+                    lower, upper, q, cast = self._rounded[name]
+                    value = cast(_quantize(value, lower, upper, q))
                 _put(config, path, value)
         self._live[trial_id] = ot_trial.number
         return config
