@@ -134,6 +134,11 @@ def test_the_searcher_sees_the_trials_id_when_the_factory_knows_it():
     assert searcher.completed == [("t1", {"loss": 1}, False)]
 
 
+def test_tune_run_names_a_search_alg_that_is_neither(tmp_path):
+    with pytest.raises(TypeError, match="search algorithm or Searcher"):
+        tune.run(lambda config: None, search_alg=object(), local_dir=str(tmp_path))
+
+
 def test_bad_suggestions_and_grid_searches_are_named():
     gen, _ = generator(Scripted([[1, 2]]))
     with pytest.raises(TypeError, match="must return a dict"):
