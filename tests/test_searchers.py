@@ -403,6 +403,10 @@ def test_optuna_search_names_bad_input():
     with pytest.raises(ValueError, match="seed"):
         OptunaSearch(sampler=optuna.samplers.RandomSampler(), seed=1)
     assert not OptunaSearch(metric="a").set_search_properties("b", None, {})
+    reused = OptunaSearch(metric="m", mode="min")  # a space from config= can be taken again
+    assert reused.set_search_properties(None, None, {"x": tune.uniform(0, 1)})
+    assert reused.set_search_properties(None, None, {"y": tune.uniform(0, 1)})
+    assert set(reused.suggest("a")) == {"y"}
 
 
 @needs_optuna

@@ -106,6 +106,8 @@ class OptunaSearch(Searcher):
         self._rounded: dict[str, tuple[Any, Any, Any, type]] = {}
         self._study: optuna.Study | None = None
         self._live: dict[str, int] = {}  # searcher trial id -> Optuna trial number
+        # Whether space= was given: a space taken from a tune.run config may be taken again.
+        self._own_space = space is not None
         if space is not None:
             self._take_space(space)
 
@@ -188,9 +190,8 @@ class OptunaSearch(Searcher):
         """Take ``tune.run``'s metric, mode and, if this searcher has no space yet, its config."""
         if not super().set_search_properties(metric, mode, config):
             return False
-        has_space = self._space is not None or self._define_by_run is not None
         if _has_domains(config):
-            if has_space:
+            if self._own_space:
                 raise ValueError(
                     "tune.run(config=...) has search-space entries, but OptunaSearch was given "
                     "space= already; put the whole space in one place (config= or space=)."
