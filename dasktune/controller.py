@@ -164,6 +164,9 @@ class Controller:
         self._stopping = False
         self._stopping_since = 0.0
         self._dirty = True  # something changed that may let a trial start
+        # The search algorithm had no trial for now (a Searcher's None): ask again next turn,
+        # even if nothing else changes (say, nothing runs).
+        self._ask_again = False
         self._now = 0.0
         self._started_at: float | None = None
         self._waiting_since: float | None = None
@@ -377,6 +380,7 @@ class Controller:
         ):
             trial = self.search_alg.next_trial()  # its own errors name the config at fault
             if trial is None:
+                self._ask_again = not self.search_alg.is_finished()
                 return
             self.add_trial(trial)
 
@@ -422,6 +426,9 @@ class Controller:
 
     def _on_tick(self, event: E.Tick) -> None:
         now = self._now = event.now
+        if self._ask_again:
+            self._ask_again = False
+            self._dirty = True
         if self._started_at is None:
             self._started_at = now
             self._next_state = now  # at once: a driver killed early can be resumed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import itertools
 import os
 import posixpath
 import random
@@ -55,6 +54,7 @@ from .result_batching import DEFAULT_BATCH_TIME
 from .result_logs import ResultLogListener
 from .schedulers import FIFOScheduler, TrialScheduler
 from .search.search_algorithm import BasicVariantGenerator, SearchAlgorithm
+from .search.searcher import Searcher, SearchGenerator
 from .shipping import dumps_trainable
 from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
@@ -192,6 +192,8 @@ def run(
     check_experiment_name(name, root.url)
     fingerprint = search_space_fingerprint(config, num_samples)
     scheduler = scheduler or FIFOScheduler()
+    if isinstance(search_alg, Searcher):  # as Ray does: a bare Searcher is wrapped
+        search_alg = SearchGenerator(search_alg)
     search_alg = search_alg or BasicVariantGenerator()
     _set_search_properties(scheduler, search_alg, metric, mode, config)
 
@@ -460,12 +462,11 @@ def _check_arguments(
     fail_fast: Any = False,
 ) -> None:
     """Every check on run()'s arguments that needs no cluster, so bad input fails at once."""
-    if search_alg is not None and not isinstance(search_alg, SearchAlgorithm):
+    if search_alg is not None and not isinstance(search_alg, (SearchAlgorithm, Searcher)):
         raise TypeError(
-            "search_alg= must be a dasktune search algorithm (e.g. "
-            "dasktune.search.BasicVariantGenerator()), got "
-            f"{type(search_alg).__name__}; adapters for Optuna, HyperOpt and others are not "
-            "available yet."
+            "search_alg= must be a dasktune search algorithm or Searcher (e.g. "
+            "dasktune.search.BasicVariantGenerator() or dasktune.search.optuna.OptunaSearch()), "
+            f"got {type(search_alg).__name__}."
         )
     if time_budget_s is not None and (
         isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float))
@@ -524,11 +525,16 @@ def _trial_factory(
     first_index: int = 0,
 ) -> Callable[[dict[str, Any], str], Trial]:
     """What turns a sampled configuration into a Trial (numbered on from ``first_index``), in
-    a directory of its own (``dirnames`` knows the names taken)."""
-    counter = itertools.count(first_index)
+    a directory of its own (``dirnames`` knows the names taken). Its ``next_trial_id()`` is the
+    id the next trial will get: a Searcher is asked for a config under that id, as in Ray."""
+    counter = [first_index]
+
+    def next_trial_id() -> str:
+        return f"{run_uid}_{counter[0]:05d}"
 
     def make(config: dict[str, Any], tag: str) -> Trial:
-        index = next(counter)
+        index = counter[0]
+        counter[0] += 1
         trial = Trial(
             trial_id=f"{run_uid}_{index:05d}",
             index=index,
@@ -544,6 +550,7 @@ def _trial_factory(
         trial.logdir = location.join(trial.dirname)
         return trial
 
+    make.next_trial_id = next_trial_id  # type: ignore[attr-defined]
     return make
 
 

@@ -26,8 +26,12 @@ __all__ = [
     "GRID_SEARCH_KEY",
     "Choice",
     "Domain",
+    "LogRandInt",
     "LogUniform",
+    "QLogRandInt",
+    "QLogUniform",
     "QRandInt",
+    "QRandN",
     "QUniform",
     "RandInt",
     "RandN",
@@ -38,8 +42,12 @@ __all__ = [
     "grid_search",
     "is_grid_search",
     "is_search_space",
+    "lograndint",
     "loguniform",
+    "qlograndint",
+    "qloguniform",
     "qrandint",
+    "qrandn",
     "quniform",
     "randint",
     "randn",
@@ -252,6 +260,104 @@ class RandN(Domain):
         return f"randn({self.mean!r}, {self.sd!r})"
 
 
+class QLogUniform(Domain):
+    """Log-uniform floats rounded to multiples of ``q`` in ``[lower, upper]``; see
+    :func:`qloguniform`."""
+
+    def __init__(self, lower: float, upper: float, q: float, base: float = 10) -> None:
+        if _check_reals("qloguniform", lower=lower, upper=upper, q=q, base=base):
+            _check_log("qloguniform", lower, base)
+            _check_order("qloguniform", lower, upper)
+            _check_quantum("qloguniform", lower, upper, q)
+        self.lower = lower
+        self.upper = upper
+        self.q = q
+        self.base = base
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("lower", self.lower), ("upper", self.upper), ("q", self.q), ("base", self.base)]
+
+    def _sample(self, spec: Any, rng: random.Random) -> float:
+        value = _log_draw(self.lower, self.upper, self.base, rng)
+        return float(_quantize(value, self.lower, self.upper, self.q))
+
+    def __repr__(self) -> str:
+        return f"qloguniform({self.lower!r}, {self.upper!r}, {self.q!r}, base={self.base!r})"
+
+
+class QRandN(Domain):
+    """Normally distributed floats rounded to multiples of ``q``; made by :func:`qrandn`."""
+
+    def __init__(self, mean: float, sd: float, q: float) -> None:
+        if _check_reals("qrandn", mean=mean, sd=sd, q=q):
+            if sd <= 0:
+                raise ValueError(f"qrandn(): sd must be > 0, got {sd!r}")
+            if q <= 0:
+                raise ValueError(f"qrandn(): q must be > 0, got {q!r}")
+        self.mean = mean
+        self.sd = sd
+        self.q = q
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("mean", self.mean), ("sd", self.sd), ("q", self.q)]
+
+    def _sample(self, spec: Any, rng: random.Random) -> float:
+        return float(_times(round(rng.gauss(self.mean, self.sd) / self.q), self.q))
+
+    def __repr__(self) -> str:
+        return f"qrandn({self.mean!r}, {self.sd!r}, {self.q!r})"
+
+
+class LogRandInt(Domain):
+    """Integers in ``[lower, upper)`` whose logarithm is uniform; made by :func:`lograndint`."""
+
+    def __init__(self, lower: int, upper: int, base: float = 10) -> None:
+        if _check_ints("lograndint", lower=lower, upper=upper) and _check_reals(
+            "lograndint", base=base
+        ):
+            _check_log("lograndint", lower, base)
+            _check_order("lograndint", lower, upper, note=" (upper is exclusive)")
+        self.lower = lower
+        self.upper = upper
+        self.base = base
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("lower", self.lower), ("upper", self.upper), ("base", self.base)]
+
+    def _sample(self, spec: Any, rng: random.Random) -> int:
+        value = math.floor(_log_draw(self.lower, self.upper, self.base, rng))
+        return min(max(value, int(self.lower)), int(self.upper) - 1)
+
+    def __repr__(self) -> str:
+        return f"lograndint({self.lower!r}, {self.upper!r}, base={self.base!r})"
+
+
+class QLogRandInt(Domain):
+    """Log-uniform multiples of ``q`` in ``[lower, upper]``; made by :func:`qlograndint`."""
+
+    def __init__(self, lower: int, upper: int, q: int, base: float = 10) -> None:
+        if _check_ints("qlograndint", lower=lower, upper=upper, q=q) and _check_reals(
+            "qlograndint", base=base
+        ):
+            _check_log("qlograndint", lower, base)
+            _check_order("qlograndint", lower, upper)
+            _check_quantum("qlograndint", lower, upper, q)
+        self.lower = lower
+        self.upper = upper
+        self.q = q
+        self.base = base
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("lower", self.lower), ("upper", self.upper), ("q", self.q), ("base", self.base)]
+
+    def _sample(self, spec: Any, rng: random.Random) -> int:
+        value = _log_draw(self.lower, self.upper, self.base, rng)
+        return int(_quantize(value, self.lower, self.upper, self.q))
+
+    def __repr__(self) -> str:
+        return f"qlograndint({self.lower!r}, {self.upper!r}, {self.q!r}, base={self.base!r})"
+
+
 class Choice(Domain):
     """One of a fixed list of categories, each equally likely; made by :func:`choice`."""
 
@@ -369,6 +475,55 @@ def randn(mean: float = 0.0, sd: float = 1.0) -> RandN:
     return RandN(mean, sd)
 
 
+def qloguniform(lower: float, upper: float, q: float, base: float = 10) -> QLogUniform:
+    """Sample a float log-uniformly from ``[lower, upper]`` and round it to a multiple of ``q``.
+
+    Quantization makes the upper bound inclusive, as in Ray. As for :func:`quniform`, ``lower``
+    and ``upper`` must be multiples of ``q``.
+
+    Raises:
+        TypeError: an argument is not a real number.
+        ValueError: ``lower <= 0``, ``lower >= upper``, ``q <= 0``, a bound is not a multiple of
+            ``q``, ``base <= 0`` or ``base == 1``.
+    """
+    return QLogUniform(lower, upper, q, base)
+
+
+def qrandn(mean: float, sd: float, q: float) -> QRandN:
+    """Sample a float from the normal distribution (``mean``, ``sd``) rounded to a multiple of
+    ``q``.
+
+    Raises:
+        TypeError: an argument is not a real number.
+        ValueError: an argument is not finite, ``sd <= 0`` or ``q <= 0``.
+    """
+    return QRandN(mean, sd, q)
+
+
+def lograndint(lower: int, upper: int, base: float = 10) -> LogRandInt:
+    """Sample an integer log-uniformly from ``lower`` (inclusive) to ``upper`` (EXCLUSIVE), like
+    Ray 1.x's ``tune.lograndint``.
+
+    Raises:
+        TypeError: a bound is not an int, or ``base`` not a real number.
+        ValueError: ``lower <= 0``, ``lower >= upper``, ``base <= 0`` or ``base == 1``.
+    """
+    return LogRandInt(lower, upper, base)
+
+
+def qlograndint(lower: int, upper: int, q: int, base: float = 10) -> QLogRandInt:
+    """Sample an integer multiple of ``q`` log-uniformly from ``lower`` to ``upper``, BOTH
+    INCLUSIVE (quantization makes the upper bound inclusive, as in Ray 1.x's
+    ``tune.qlograndint``). ``lower`` and ``upper`` must be multiples of ``q``.
+
+    Raises:
+        TypeError: a bound or ``q`` is not an int, or ``base`` not a real number.
+        ValueError: ``lower <= 0``, ``lower >= upper``, ``q <= 0``, a bound is not a multiple of
+            ``q``, ``base <= 0`` or ``base == 1``.
+    """
+    return QLogRandInt(lower, upper, q, base)
+
+
 def choice(categories: Sequence[Any]) -> Choice:
     """Sample one of ``categories`` (a non-empty list or tuple), each equally likely.
 
@@ -448,6 +603,26 @@ def _check_ints(func: str, **arguments: Any) -> bool:
                 f"{func}(): {name} must be an int, got {type(value).__name__} {value!r}"
             )
     return concrete
+
+
+def _check_log(func: str, lower: float, base: float) -> None:
+    if lower <= 0:
+        raise ValueError(f"{func}(): lower must be > 0 (a logarithm is taken), got {lower!r}")
+    if base <= 0 or base == 1:
+        raise ValueError(f"{func}(): base must be > 0 and != 1, got {base!r}")
+
+
+def _log_draw(lower: float, upper: float, base: float, rng: random.Random) -> float:
+    """A float in ``[lower, upper]`` whose logarithm is uniform."""
+    value = float(base ** rng.uniform(math.log(lower, base), math.log(upper, base)))
+    return min(max(value, float(lower)), float(upper))
+
+
+def _quantize(value: float, lower: float, upper: float, q: float) -> Decimal | int:
+    """The multiple of ``q`` nearest to ``value``, kept within ``[lower, upper]`` (multiples of
+    ``q`` themselves)."""
+    first, last = round(lower / q), round(upper / q)
+    return _times(min(max(round(value / q), first), last), q)
 
 
 def _check_order(func: str, lower: float, upper: float, note: str = "") -> None:
