@@ -276,8 +276,12 @@ class JupyterNotebookReporter(TuneReporterBase):
     def report(self, trials: list[Trial], done: bool, *sys_info: str) -> None:
         """Display the table."""
         try:
+            from IPython import get_ipython
             from IPython.display import HTML, clear_output, display
         except ImportError:
+            get_ipython = None  # noqa: N806 - IPython's own name
+        if get_ipython is None or get_ipython() is None:
+            # Not in IPython: an HTML object would print as its repr.
             print("\n".join(self.progress_str(trials, done, *sys_info)), flush=True)
             return
         if self._overwrite:
