@@ -81,9 +81,9 @@ class ResultLogListener(Listener):
         if trial.trial_id in self._logs:
             return
         if not self._remote:
-            location = self.storage.create_trial_dir(trial.dirname, trial.config)
-            log = TrialLog(location, files=self._files)
-        elif trial.trial_id in self._existing or trial.trial_id in self._opened:
+            self._open_local(trial)
+            return
+        if trial.trial_id in self._existing or trial.trial_id in self._opened:
             # Its logs in storage may hold rows: they are fetched first, under the deadline.
             location = self.storage.trial_location(trial.dirname)
             closing = self._closing.get(trial.trial_id)
@@ -101,6 +101,14 @@ class ResultLogListener(Listener):
         self._opened.add(trial.trial_id)
         self._logs[trial.trial_id] = log
 
+    def _open_local(self, trial: Trial) -> None:
+        # Local files: quick, and done as the trial starts, so callbacks' on_trial_start and
+        # LoggerCallback.log_trial_start find trial.logdir in place (as in Ray).
+        location = self.storage.create_trial_dir(trial.dirname, trial.config)
+        trial.logdir = location.url
+        self._opened.add(trial.trial_id)
+        self._logs[trial.trial_id] = TrialLog(location, files=self._files)
+
     def _open_existing(self, trial: Trial) -> TrialLog:
         return TrialLog(
             self.storage.create_trial_dir(trial.dirname, trial.config), files=self._files
@@ -111,7 +119,16 @@ class ResultLogListener(Listener):
         trial = note.trial
         if trial is None:
             return
-        if note.kind == Note.RESULT:
+        if note.kind in (Note.TRIAL_START, Note.TRIAL_RESTORE):
+            if not self._remote and trial.trial_id not in self._logs:
+                try:
+                    self._open_local(trial)
+                except OSError:
+                    pass  # before_start tries again, and fails the trial's start, not the run
+            elif self._remote:
+                # Remote dirs are made by the first flush; the URL is known now.
+                trial.logdir = self.storage.trial_location(trial.dirname).url
+        elif note.kind == Note.RESULT:
             log = self._logs.get(trial.trial_id)
             if log is not None:
                 size = log.append(note.info["result"])

@@ -142,6 +142,8 @@ class Recorder(LoggerCallback):
         self.calls = []
 
     def log_trial_start(self, trial):
+        # As in Ray, the trial's directory is there when it starts.
+        assert os.path.isfile(os.path.join(trial.logdir, PARAMS_FILE)), trial.logdir
         self.calls.append(("start", str(trial)))
 
     def log_trial_result(self, iteration, trial, result):
