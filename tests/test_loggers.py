@@ -209,12 +209,15 @@ def test_tbx_logger_callback_adds_tensorboard_to_chosen_loggers(client, results_
 def test_unified_logger_runs_each_logger(tmp_path):
     RecordingLogger.calls = []
     unified = UnifiedLogger({"a": 1}, str(tmp_path), loggers=[RecordingLogger, TBXLogger])
-    unified.on_result({"training_iteration": 1, "value": 3, "nested": {"x": 2}})
+    unified.on_result(
+        {"training_iteration": 1, "value": 3, "nested": {"x": 2}, "flag": True, "nan": float("nan")}
+    )
     unified.flush()
     unified.close()
     assert [c[0] for c in RecordingLogger.calls] == ["init", "result", "close"]
     scalars = read_scalars(str(tmp_path))
     assert scalars["dasktune/value"] == [(1, 3.0)] and scalars["dasktune/nested/x"] == [(1, 2.0)]
+    assert set(scalars) == {"dasktune/value", "dasktune/nested/x"}
 
 
 def test_bad_loggers_are_named_with_the_fix(results_dir):

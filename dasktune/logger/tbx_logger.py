@@ -42,8 +42,12 @@ class TBXLogger(Logger):
             return  # a result without a step cannot be placed on TensorBoard's x axis
         metrics = {k: v for k, v in result.items() if k not in _NOT_SCALARS}
         for tag, value in flatten_dict(metrics, delimiter="/").items():
-            # bool is an Integral: TensorBoard plots it as 0/1, as Ray does.
-            if isinstance(value, numbers.Real) and not math.isnan(value):
+            # Ray checks exact types, so flags (bool, an Integral here) are not scalars there.
+            if (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and not math.isnan(value)
+            ):
                 self._writer.add_scalar(TAG_PREFIX + tag, float(value), global_step=int(step))
 
     def flush(self) -> None:
