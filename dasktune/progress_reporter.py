@@ -203,7 +203,13 @@ class TuneReporterBase(ProgressReporter):
 
     def _trial_table(self, trials: list[Trial], fmt: str) -> str:
         shown, hidden = _pick_rows(trials, self._max_progress_rows)
-        results = {t.trial_id: flatten_dict(t.last_result, delimiter="/") for t in trials}
+        # A result's config is the trial's: its columns come from trial.config.
+        results = {
+            t.trial_id: flatten_dict(
+                {k: v for k, v in t.last_result.items() if k != "config"}, delimiter="/"
+            )
+            for t in trials
+        }
         configs = {t.trial_id: flatten_dict(t.config, delimiter="/") for t in trials}
         params = self._parameter_columns or _keys_in_order(configs.values())
         metrics = self._metrics_to_show(results.values())

@@ -324,8 +324,13 @@ def run(
                 storage_calls=storage_calls,
             )
             total = search_alg.total_samples()
-            reporter.set_total_samples(total)
-            reporter.set_search_properties(metric, mode)
+            # Ray's optional reporter hooks; a duck-typed reporter may lack them.
+            for hook, args in (
+                ("set_total_samples", (total,)),
+                ("set_search_properties", (metric, mode)),
+            ):
+                if callable(getattr(reporter, hook, None)):
+                    getattr(reporter, hook)(*args)
             callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
             progress.on_start(
                 storage.url,
@@ -739,10 +744,6 @@ def _check_reporter(reporter: Any) -> ProgressReporter:
             f"and report(trials, done, *sys_info), got {reporter!r}; pass e.g. "
             "progress_reporter=tune.CLIReporter(metric_columns=['loss'])."
         )
-    for hook in ("set_total_samples", "set_search_properties"):
-        # A duck-typed reporter (not a ProgressReporter subclass) may lack Ray's optional hooks.
-        if not callable(getattr(reporter, hook, None)):
-            setattr(reporter, hook, lambda *args: True)
     return reporter
 
 
