@@ -38,6 +38,8 @@ class _Open:
         # The trial's directory in remote storage; None when the loggers write there directly.
         self.target = target
         self.lock = asyncio.Lock()
+        # Results logged since the last upload began: a quiet trial's files are not sent again.
+        self.changed = False
 
 
 class LoggerListener(Listener):
@@ -96,6 +98,7 @@ class LoggerListener(Listener):
         if note.kind == Note.RESULT:
             opened = self._open.get(trial.trial_id)
             if opened is not None:
+                opened.changed = True
                 for logger in opened.loggers:
                     self._user_call(logger, "on_result", note.info["result"])
         elif note.kind in (Note.TRIAL_COMPLETE, Note.TRIAL_PAUSE) or (
@@ -138,7 +141,8 @@ class LoggerListener(Listener):
         for trial_id, opened in self._open.items():
             for logger in opened.loggers:
                 self._user_call(logger, "flush")
-            if opened.target is not None and not opened.lock.locked():
+            if opened.target is not None and opened.changed and not opened.lock.locked():
+                opened.changed = False
                 self._upload(opened, f"the logger files of trial {trial_id}")
 
     async def on_run_end(self, trials: list[Trial]) -> None:
