@@ -16,9 +16,12 @@ __version__ = "0.1.0"
 # and the scheduler (for dasktune's plugin) import this package, and only the driver needs
 # tune.run's machinery or pandas (ExperimentAnalysis).
 _EXPORTS = {
+    "CLIReporter": "dasktune.progress_reporter",
     "Callback": "dasktune.callback",
     "DurableTrainable": "dasktune.durable_trainable",
     "ExperimentAnalysis": "dasktune.analysis",
+    "JupyterNotebookReporter": "dasktune.progress_reporter",
+    "ProgressReporter": "dasktune.progress_reporter",
     "Resources": "dasktune.resources",
     "StatusReporter": "dasktune.function_runner",
     "Stopper": "dasktune.stoppers",
@@ -54,6 +57,8 @@ _SUBMODULES = {
     "integration",
     "function_runner",
     "trial_runner",
+    "logger",
+    "progress_reporter",
 }
 
 if TYPE_CHECKING:
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
     from .error import TuneError
     from .function_runner import StatusReporter
     from .placement import TrialPlacement, get_gpu_ids, get_placement
+    from .progress_reporter import CLIReporter, JupyterNotebookReporter, ProgressReporter
     from .registry import register_trainable
     from .resources import Resources
     from .search import (
@@ -116,9 +122,12 @@ def report(**metrics: object) -> None:
 
 
 __all__ = [
+    "CLIReporter",
     "Callback",
     "DurableTrainable",
     "ExperimentAnalysis",
+    "JupyterNotebookReporter",
+    "ProgressReporter",
     "Resources",
     "StatusReporter",
     "Stopper",

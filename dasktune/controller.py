@@ -392,6 +392,7 @@ class Controller:
         self._dequeue(trial)
         trial.status = TrialStatus.RUNNING
         trial.run_number += 1
+        trial.location = placement.worker
         self._num_running += 1
         self._call[trial.trial_id] = "start"
         restore = trial.restore_path

@@ -1,27 +1,26 @@
-"""What a run prints: nothing (verbose=0), status lines (1), and every result too (2)."""
+"""What a run prints: nothing (verbose=0), the status table and failures (1), and every result
+and trial event too (2). The table comes from a ``progress_reporter`` (a ``CLIReporter`` unless
+the run was given one)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from .error import TuneError
 from .instructions import Note, Notify
 from .listeners import Listener
+from .progress_reporter import ProgressReporter
 from .trial import Trial
 
-# Seconds between status lines at verbose >= 1.
-STATUS_INTERVAL_S = 5.0
 
-
-class ProgressReporter:
-    """Prints run progress at the chosen verbosity."""
+class RunPrinter:
+    """Prints run events at the chosen verbosity (the status table is the reporter's)."""
 
     def __init__(self, verbose: int, out: TextIO | None = None) -> None:
         self.verbose = verbose
         self._out = out
-        self._last_status = 0.0
 
     def _print(self, text: str) -> None:
         out = self._out or sys.stdout
@@ -51,16 +50,6 @@ class ProgressReporter:
         if self.verbose >= 1:
             self._print(f"== dasktune: {text}")
 
-    def maybe_status(self, counts: Callable[[], Mapping[str, int]], force: bool = False) -> None:
-        """Print a status line if enough time passed (or ``force``); ``counts`` is only called
-        then, since counting walks every trial."""
-        now = time.monotonic()
-        if self.verbose < 1 or (not force and now - self._last_status < STATUS_INTERVAL_S):
-            return
-        self._last_status = now
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts().items()))
-        self._print(f"== Status: {parts}")
-
 
 _NOISE = frozenset(
     {
@@ -85,14 +74,22 @@ def _fmt(value: Any) -> str:
 
 
 class ProgressListener(Listener):
-    """Prints the run's progress through a :class:`ProgressReporter`."""
+    """Prints the run's events through a :class:`RunPrinter`, and the status table through
+    ``reporter`` (at verbose >= 1), with the lines ``sys_info()`` gives."""
 
-    def __init__(self, reporter: ProgressReporter) -> None:
-        self.reporter = reporter
+    def __init__(
+        self,
+        printer: RunPrinter,
+        reporter: ProgressReporter | None = None,
+        sys_info: Callable[[], list[str]] = list,
+    ) -> None:
+        self.printer = printer
+        self.progress_reporter = reporter if printer.verbose >= 1 else None
+        self._sys_info = sys_info
 
     def on_note(self, note: Notify, trials: list[Trial], iteration: int) -> None:
         """One line per event worth telling, at the reporter's verbosity."""
-        reporter, trial, info = self.reporter, note.trial, note.info
+        reporter, trial, info = self.printer, note.trial, note.info
         if note.kind == Note.WAITING:
             reporter.on_waiting(info["text"])
         elif trial is None:
@@ -117,17 +114,25 @@ class ProgressListener(Listener):
                 text = f"ERROR: {info['message'].strip().splitlines()[-1]}"
             reporter.on_trial_event(trial, text, important=True)
 
+    def _report(self, trials: list[Trial], done: bool) -> None:
+        reporter = self.progress_reporter
+        if reporter is None:
+            return
+        hook = "should_report"
+        try:
+            if reporter.should_report(trials, done=done):
+                hook = "report"
+                reporter.report(trials, done, *self._sys_info())
+        except Exception as exc:
+            raise TuneError(
+                f"progress reporter {type(reporter).__name__}.{hook}() raised "
+                f"{type(exc).__name__}: {exc}; fix the reporter or leave progress_reporter= out."
+            ) from exc
+
     def on_tick(self, now: float, trials: list[Trial], iteration: int) -> None:
-        """A status line every few seconds."""
-        self.reporter.maybe_status(lambda: _counts(trials))
+        """The status table when the reporter says it is due (at once, then every 5 s)."""
+        self._report(trials, done=False)
 
     async def on_run_end(self, trials: list[Trial]) -> None:
-        """The final status line."""
-        self.reporter.maybe_status(lambda: _counts(trials), force=True)
-
-
-def _counts(trials: list[Trial]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for trial in trials:
-        counts[trial.status] = counts.get(trial.status, 0) + 1
-    return counts
+        """The final status table."""
+        self._report(trials, done=True)

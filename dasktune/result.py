@@ -29,6 +29,7 @@ RESULT_DUPLICATE = "__duplicate__"
 
 # Files in every trial directory.
 PARAMS_FILE = "params.json"
+PARAMS_PICKLE_FILE = "params.pkl"
 RESULT_FILE = "result.json"
 PROGRESS_FILE = "progress.csv"
 ERROR_FILE = "error.txt"

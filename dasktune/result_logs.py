@@ -1,4 +1,5 @@
-"""The result logs and error files of every trial, as a listener on the controller's notes.
+"""The result logs (``result.json``, ``progress.csv``: the JSON and CSV loggers), ``params.json``
+/``params.pkl`` and error files of every trial, as a listener on the controller's notes.
 
 A logged row leaves the driver process in the event-loop turn that logs it (rows of one turn
 share one write per file), so a killed driver loses no logged result; rows reach remote storage
@@ -15,10 +16,11 @@ import time
 import warnings
 from typing import Any
 
+from . import result as R
 from .error import StorageTimeoutError
 from .instructions import Note, Notify
 from .listeners import Listener
-from .progress import ProgressReporter
+from .progress import RunPrinter
 from .storage import ExperimentStorage, TrialLog
 from .storage_calls import SETTING, StorageCalls
 from .trial import Trial
@@ -41,15 +43,18 @@ class ResultLogListener(Listener):
     def __init__(
         self,
         storage: ExperimentStorage,
-        progress: ProgressReporter,
+        progress: RunPrinter,
         storage_calls: StorageCalls | None = None,
         existing: frozenset[str] = frozenset(),
+        files: frozenset[str] = frozenset({R.RESULT_FILE, R.PROGRESS_FILE}),
     ) -> None:
         self.storage = storage
         self._progress = progress
         self._calls = storage_calls or StorageCalls(storage.url)
         self._remote = not storage.location.is_local
         self._existing = existing
+        # The logs kept, as loggers= chose them (JsonLogger: result.json, CSVLogger: progress.csv).
+        self._files = files
         self._opened: set[str] = set()
         # Closes in flight per trial: a trial that starts again reads its logs after them.
         self._closing: dict[str, asyncio.Future[Any]] = {}
@@ -76,9 +81,9 @@ class ResultLogListener(Listener):
         if trial.trial_id in self._logs:
             return
         if not self._remote:
-            location = self.storage.create_trial_dir(trial.dirname, trial.config)
-            log = TrialLog(location)
-        elif trial.trial_id in self._existing or trial.trial_id in self._opened:
+            self._open_local(trial)
+            return
+        if trial.trial_id in self._existing or trial.trial_id in self._opened:
             # Its logs in storage may hold rows: they are fetched first, under the deadline.
             location = self.storage.trial_location(trial.dirname)
             closing = self._closing.get(trial.trial_id)
@@ -91,20 +96,39 @@ class ResultLogListener(Listener):
             log = await self._calls.call(f"opening the logs of {trial}", self._open_existing, trial)
         else:
             location = self.storage.trial_location(trial.dirname)
-            log = TrialLog(location, params=trial.config)
+            log = TrialLog(location, params=trial.config, files=self._files)
         trial.logdir = location.url
         self._opened.add(trial.trial_id)
         self._logs[trial.trial_id] = log
 
+    def _open_local(self, trial: Trial) -> None:
+        # Local files: quick, and done as the trial starts, so callbacks' on_trial_start and
+        # LoggerCallback.log_trial_start find trial.logdir in place (as in Ray).
+        location = self.storage.create_trial_dir(trial.dirname, trial.config)
+        trial.logdir = location.url
+        self._opened.add(trial.trial_id)
+        self._logs[trial.trial_id] = TrialLog(location, files=self._files)
+
     def _open_existing(self, trial: Trial) -> TrialLog:
-        return TrialLog(self.storage.create_trial_dir(trial.dirname, trial.config))
+        return TrialLog(
+            self.storage.create_trial_dir(trial.dirname, trial.config), files=self._files
+        )
 
     def on_note(self, note: Notify, trials: list[Trial], iteration: int) -> None:
         """Log results; record failures; close the logs of trials that ended or paused."""
         trial = note.trial
         if trial is None:
             return
-        if note.kind == Note.RESULT:
+        if note.kind in (Note.TRIAL_START, Note.TRIAL_RESTORE):
+            if not self._remote and trial.trial_id not in self._logs:
+                try:
+                    self._open_local(trial)
+                except OSError:
+                    pass  # before_start tries again, and fails the trial's start, not the run
+            elif self._remote:
+                # Remote dirs are made by the first flush; the URL is known now.
+                trial.logdir = self.storage.trial_location(trial.dirname).url
+        elif note.kind == Note.RESULT:
             log = self._logs.get(trial.trial_id)
             if log is not None:
                 size = log.append(note.info["result"])

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+import cloudpickle
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
@@ -141,6 +142,17 @@ class StorageLocation:
             os.replace(tmp, target)
         else:
             self.fs.pipe_file(target, text.encode())
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        """Write a whole binary file; readers never see it half-written."""
+        target = self.path(relpath)
+        if self.is_local:
+            tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe_file(target, data)
 
     def read_text(self, relpath: str) -> str:
         """Read a whole file."""
@@ -328,28 +340,46 @@ class TrialLog:
     out of it (they stay in result.json).
     """
 
-    def __init__(self, location: StorageLocation, params: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        location: StorageLocation,
+        params: Mapping[str, Any] | None = None,
+        files: frozenset[str] = frozenset({R.RESULT_FILE, R.PROGRESS_FILE}),
+    ) -> None:
         """Open the logs of the trial dir ``location``.
 
         With ``params`` (the trial's config) the trial is new: nothing of it is looked up in
-        storage here, and its dir and ``params.json`` are written by the first flush, so a
-        trial can start while remote storage does not answer. Without, the dir must exist and
-        rows already in storage are kept.
+        storage here, and its dir, ``params.json`` and ``params.pkl`` are written by the first
+        flush, so a trial can start while remote storage does not answer. Without, the dir must
+        exist and rows already in storage are kept. ``files`` names the logs kept (the
+        ``loggers=`` chosen): ``result.json``, ``progress.csv``, both or neither.
         """
         new = params is not None
         self._location = location
-        self._params = to_json(params, indent=2, sort_keys=True) if params is not None else None
-        self._json = _AppendTarget(location, R.RESULT_FILE, new=new)
-        self._csv_target = _AppendTarget(location, R.PROGRESS_FILE, new=new)
+        self._params = None
+        if params is not None:
+            self._params = (to_json(params, indent=2, sort_keys=True), _pickle_params(params))
+        self._json = (
+            _AppendTarget(location, R.RESULT_FILE, new=new) if R.RESULT_FILE in files else None
+        )
+        self._csv_target = (
+            _AppendTarget(location, R.PROGRESS_FILE, new=new) if R.PROGRESS_FILE in files else None
+        )
         self._columns: list[str] | None = None
-        if not self._csv_target.is_empty():
+        if self._csv_target is not None and not self._csv_target.is_empty():
             self._columns = _read_csv_header(location)
         self._buffer = io.StringIO()
+
+    def _targets(self) -> list[_AppendTarget]:
+        return [t for t in (self._json, self._csv_target) if t is not None]
 
     def append(self, result: Mapping[str, Any]) -> int:
         """Log one result; return the size of its JSON row (characters)."""
         line = to_json(result)
-        self._json.write(line + "\n")
+        if self._json is not None:
+            self._json.write(line + "\n")
+        if self._csv_target is None:
+            return len(line)
         row = flatten_dict({k: v for k, v in result.items() if k != R.CONFIG})
         buffer = self._buffer
         buffer.seek(0)
@@ -363,17 +393,18 @@ class TrialLog:
 
     def hand_to_os(self) -> None:
         """Move the logged rows out of this process's buffers (see ``_AppendTarget``)."""
-        self._json.hand_to_os()
-        self._csv_target.hand_to_os()
+        for target in self._targets():
+            target.hand_to_os()
 
     def flush(self) -> None:
         """Make the logged rows visible in storage (and, for a new trial, its dir first)."""
         if self._params is not None:
             self._location.makedirs()
-            self._location.write_text(R.PARAMS_FILE, self._params)
+            self._location.write_text(R.PARAMS_FILE, self._params[0])
+            self._location.write_bytes(R.PARAMS_PICKLE_FILE, self._params[1])
             self._params = None
-        self._json.flush()
-        self._csv_target.flush()
+        for target in self._targets():
+            target.flush()
 
     def spool_paths(self) -> list[str]:
         """The local spool files holding this log's rows (remote storage only)."""
@@ -385,10 +416,20 @@ class TrialLog:
             if self._params is not None:
                 self.flush()
         finally:
-            try:
-                self._json.close()
-            finally:
-                self._csv_target.close()
+            errors = []
+            for target in self._targets():
+                try:
+                    target.close()
+                except Exception as exc:  # noqa: BLE001 - the other file must still close
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+
+
+def _pickle_params(params: Mapping[str, Any]) -> bytes:
+    # params.pkl keeps what JSON cannot (Ray writes it for configs holding objects); configs are
+    # checked to pickle before any trial starts.
+    return cloudpickle.dumps(dict(params))
 
 
 def _csv_value(value: Any) -> Any:
@@ -427,6 +468,7 @@ class ExperimentStorage:
         location = self.trial_location(dirname)
         location.makedirs()
         location.write_text(R.PARAMS_FILE, to_json(config, indent=2, sort_keys=True))
+        location.write_bytes(R.PARAMS_PICKLE_FILE, _pickle_params(config))
         return location
 
     def append_error(self, dirname: str, message: str) -> None:

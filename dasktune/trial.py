@@ -41,6 +41,8 @@ class Trial:
     num_failures: int = 0
     error_msg: str | None = None
     logdir: str = ""
+    # The worker it runs (or last ran) on: the progress table's "loc" column.
+    location: str = ""
     # Newest committed checkpoint (a storage URL) and what to restore from on the next start.
     checkpoint: str | None = None
     checkpoint_iteration: int = 0

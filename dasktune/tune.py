@@ -17,6 +17,7 @@ import cloudpickle
 import dask
 from dask.utils import parse_timedelta
 
+from . import result as R
 from .backend.cluster import connect, run_on_client_loop
 from .backend.dask_backend import DaskBackend
 from .backend.dask_trials import DaskTrialBackend, RunSpec
@@ -39,6 +40,9 @@ from .experiment_state import (
 from .function_trainable import trainable_name_of
 from .ledger import ResourceLedger
 from .listeners import Listeners
+from .logger import DEFAULT_LOGGERS, CSVLogger, JsonLogger, Logger
+from .logger.base import BuiltinLoggerCallback
+from .logger.listener import LoggerListener, check_loggers
 from .naming import (
     TrialDirnames,
     check_experiment_name,
@@ -46,9 +50,10 @@ from .naming import (
     default_experiment_name,
 )
 from .pickle_check import type_name, unpicklable_member
-from .progress import ProgressListener, ProgressReporter
+from .progress import ProgressListener, RunPrinter
+from .progress_reporter import CLIReporter, ProgressReporter
 from .registry import get_trainable_cls, to_trainable_class
-from .resources import Resources
+from .resources import CPU, GPU, Resources
 from .result import EXPERIMENT_STATE_FILE
 from .result_batching import DEFAULT_BATCH_TIME
 from .result_logs import ResultLogListener
@@ -86,15 +91,9 @@ _IGNORED_RAY_ARGS = {
     "log_to_file": "worker logs stay with Dask",
 }
 
-# Ray arguments that carry user code dasktune does not run yet: refused, never ignored.
-_REFUSED_RAY_ARGS = {
-    "loggers": "custom Logger classes are not supported yet; dasktune writes result.json, "
-    "progress.csv and params.json itself. Remove loggers=, or log from a tune.Callback "
-    "passed in callbacks=",
-    "progress_reporter": "custom progress reporters are not supported yet; dasktune prints "
-    "progress according to verbose=. Remove progress_reporter=, or report from a "
-    "tune.Callback passed in callbacks=",
-}
+# Ray arguments that carry user code dasktune does not run yet: refused, never ignored. (None
+# today; loggers= and progress_reporter= run.)
+_REFUSED_RAY_ARGS: dict[str, str] = {}
 
 
 def run(
@@ -133,6 +132,8 @@ def run(
     seed: int | None = None,
     time_budget_s: float | None = None,
     callbacks: list[Any] | None = None,
+    loggers: list[type[Logger]] | tuple[type[Logger], ...] | None = None,
+    progress_reporter: ProgressReporter | None = None,
     **ray_only_args: Any,
 ) -> ExperimentAnalysis | list[Trial]:
     """Run an experiment: every configuration of ``config`` (x ``num_samples``) as a trial.
@@ -156,6 +157,8 @@ def run(
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
     stopper = make_stopper(stop)
     callback_list = check_callbacks(callbacks)
+    logger_classes = _logger_classes(loggers, callback_list)
+    reporter = _check_reporter(progress_reporter)
     _check_bools(
         checkpoint_at_end=checkpoint_at_end,
         reuse_actors=reuse_actors,
@@ -262,7 +265,7 @@ def run(
         controller.top_up()  # the first trial now: the embedded cluster is shaped to it
         # Before any worker starts: a trainable that cannot be pickled fails here, named.
         cls_bytes = dumps_trainable(trainable_cls)
-        progress = ProgressReporter(verbose)
+        progress = RunPrinter(verbose)
         storage_calls = StorageCalls(storage.url)
         connection = connect(
             client=client,
@@ -305,8 +308,16 @@ def run(
                             progress,
                             storage_calls,
                             existing=frozenset(t.trial_id for t in resumed),
+                            files=_result_files(logger_classes),
                         ),
-                        ProgressListener(progress),
+                        LoggerListener(
+                            [c for c in logger_classes if c not in (JsonLogger, CSVLogger)],
+                            storage,
+                            storage_calls,
+                        ),
+                        ProgressListener(
+                            progress, reporter, lambda: _sys_info(controller, storage.url)
+                        ),
                         callback_listener,
                     ]
                 ),
@@ -315,6 +326,13 @@ def run(
                 storage_calls=storage_calls,
             )
             total = search_alg.total_samples()
+            # Ray's optional reporter hooks; a duck-typed reporter may lack them.
+            for hook, args in (
+                ("set_total_samples", (total,)),
+                ("set_search_properties", (metric, mode)),
+            ):
+                if callable(getattr(reporter, hook, None)):
+                    getattr(reporter, hook)(*args)
             callback_listener.setup(stop=stop, num_samples=num_samples, total_num_samples=total)
             progress.on_start(
                 storage.url,
@@ -705,6 +723,52 @@ def _warn_idle_gpus() -> None:
             "pass resources_per_trial={'gpu': 1} (or a fraction) to train on them.",
             stacklevel=1,
         )
+
+
+def _logger_classes(loggers: Any, callbacks: list[Any]) -> list[type[Logger]]:
+    """The Logger classes the run uses: ``loggers=`` (None: the defaults), plus the built-in
+    logger callbacks (JSON, CSV, TensorBoard) given in ``callbacks=``."""
+    classes = list(DEFAULT_LOGGERS) if loggers is None else check_loggers(loggers)
+    for callback in callbacks:
+        if isinstance(callback, BuiltinLoggerCallback) and callback.logger_class not in classes:
+            classes.append(callback.logger_class)
+    return classes
+
+
+def _result_files(logger_classes: list[type[Logger]]) -> frozenset[str]:
+    """The result logs written by the run's result log: JsonLogger's and CSVLogger's."""
+    files = {JsonLogger: R.RESULT_FILE, CSVLogger: R.PROGRESS_FILE}
+    return frozenset(files[c] for c in logger_classes if c in files)
+
+
+def _check_reporter(reporter: Any) -> ProgressReporter:
+    """``progress_reporter=`` checked (None: a CLIReporter)."""
+    if reporter is None:
+        return CLIReporter()
+    if isinstance(reporter, type) or not callable(getattr(reporter, "report", None)):
+        raise TypeError(
+            f"progress_reporter= must be a reporter instance with should_report(trials, done) "
+            f"and report(trials, done, *sys_info), got {reporter!r}; pass e.g. "
+            "progress_reporter=tune.CLIReporter(metric_columns=['loss'])."
+        )
+    return reporter
+
+
+def _sys_info(controller: Controller, logdir: str) -> list[str]:
+    """The lines above the status table: scheduler, resource usage, where results go."""
+    ledger = controller.ledger
+    total = ledger.total_capacity()
+    used: dict[str, float] = dict(total)
+    for worker in ledger.workers:
+        for key, free in ledger.free(worker).items():
+            used[key] = used.get(key, 0.0) - free
+    parts = [f"{used.get(k, 0.0):g}/{total.get(k, 0.0):g} {k}s" for k in (CPU, GPU)]
+    parts += [f"{used[k]:g}/{total[k]:g} {k}" for k in sorted(total) if k not in (CPU, GPU)]
+    return [
+        controller.scheduler.debug_string(),
+        f"Logical resource usage: {', '.join(parts)}",
+        f"Result logdir: {logdir}",
+    ]
 
 
 def _describe_cluster(client: Any) -> str:
