@@ -26,6 +26,7 @@ from dasktune.logger import (
     TBXLoggerCallback,
     UnifiedLogger,
 )
+from dasktune.logger.tbx_logger import wait_for_writes
 from dasktune.result import PARAMS_FILE, PROGRESS_FILE, RESULT_FILE
 
 
@@ -214,6 +215,7 @@ def test_unified_logger_runs_each_logger(tmp_path):
     )
     unified.flush()
     unified.close()
+    wait_for_writes()  # TensorBoard events are written in a thread of their own
     assert [c[0] for c in RecordingLogger.calls] == ["init", "result", "close"]
     scalars = read_scalars(str(tmp_path))
     assert scalars["dasktune/value"] == [(1, 3.0)] and scalars["dasktune/nested/x"] == [(1, 2.0)]

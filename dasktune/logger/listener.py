@@ -27,6 +27,7 @@ from ..storage import ExperimentStorage, StorageLocation
 from ..storage_calls import SETTING, StorageCalls
 from ..trial import Trial
 from .base import Logger
+from .tbx_logger import wait_for_writes
 
 
 class _Open:
@@ -154,6 +155,7 @@ class LoggerListener(Listener):
                 self._close(trial)
             except TuneError as exc:  # the other trials' loggers must still close
                 first = first or exc
+        await asyncio.to_thread(wait_for_writes)  # the run's event files are whole on return
         if self._background:
             await asyncio.wait(set(self._background), timeout=max(0.0, deadline - time.monotonic()))
         if self._background:
@@ -171,6 +173,7 @@ class LoggerListener(Listener):
 def _put_dir(logdir: str, target: StorageLocation, final: bool) -> None:
     """Upload every file under ``logdir`` to ``target``; after the ``final`` upload the staging
     directory is removed (kept if the upload failed, so nothing is lost)."""
+    wait_for_writes()  # TensorBoard events are written in a thread of their own
     for root, _, names in os.walk(logdir):
         if names:
             # The trial's dir may not exist yet (its result log creates it on its first flush);
