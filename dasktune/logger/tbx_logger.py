@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..utils.dicts import flatten_dict
@@ -16,49 +18,48 @@ from .base import BuiltinLoggerCallback, Logger
 TAG_PREFIX = "dasktune/"
 # Not metrics: the config has its own file, the step is the x axis, the rest are bookkeeping.
 _NOT_SCALARS = frozenset({"config", "training_iteration", "pid", "timestamp", "done"})
-# Seconds between the event writer's own flushes to disk.
-FLUSH_SECS = 30
-
 # One thread builds and writes every trial's events: the driver's event loop only queues a
-# result (building a TensorBoard summary costs about 80 us, a third of a no-op result's
-# driver time), and creating an event file (a writer thread of tensorboardX's) stays off it.
+# result (building a TensorBoard summary costs about 80 us, a third of a no-op result's driver
+# time). tensorboardX's own FileWriter starts a thread per event file (per trial): its plain
+# record writer is used instead, from this one thread.
 _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
-def _tensorboardx() -> tuple[type, type]:
+def _tensorboardx() -> tuple[Any, type, type]:
     try:
-        from tensorboardX import FileWriter
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event
         from tensorboardX.proto.summary_pb2 import Summary
     except ImportError as exc:  # pragma: no cover - tensorboardX is a dependency of dasktune
         raise ImportError(
             "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
             "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
         ) from exc
-    return FileWriter, Summary
+    return EventsWriter, Event, Summary
 
 
 class TBXLogger(Logger):
     """Writes ``events.out.tfevents.*`` in the trial's directory, in a background thread."""
 
     def _init(self) -> None:
-        self._file_writer, self._summary = _tensorboardx()
+        self._events_writer, self._event, self._summary = _tensorboardx()
         self._writer: Any = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._drain: Future[None] | None = None
 
     def on_result(self, result: dict[str, Any]) -> None:
-        """Queue the result; the writer thread turns it into a summary soon."""
+        """Queue the result; the writer thread turns it into a summary at the next flush (the
+        run's flush timer, about once a second) or close. Waking the thread per result would
+        cost more than the summary itself: it competes with the loop for the GIL."""
         with self._lock:
             self._pending.append(result)
-            if self._drain is None:
-                self._drain = _writer_thread.submit(self._write_pending)
 
     def _write_pending(self) -> None:
         with self._lock:
-            results, self._pending, self._drain = self._pending, [], None
+            results, self._pending = self._pending, []
         if self._writer is None:
-            self._writer = self._file_writer(self.logdir, flush_secs=FLUSH_SECS)
+            os.makedirs(self.logdir, exist_ok=True)
+            self._writer = self._events_writer(os.path.join(self.logdir, "events"))
         for result in results:
             self._write(result)
 
@@ -79,7 +80,10 @@ class TBXLogger(Logger):
         if values:
             # One event per result holding every scalar: SummaryWriter.add_scalar makes an event
             # per scalar, about 7 times the CPU per result (measured: 430 vs 65 us).
-            self._writer.add_summary(self._summary(value=values), global_step=int(step))
+            summary = self._summary(value=values)
+            self._writer.write_event(
+                self._event(wall_time=time.time(), step=int(step), summary=summary)
+            )
 
     def flush(self) -> None:
         """Have the writer thread write pending events to the file (not waited for here: see
