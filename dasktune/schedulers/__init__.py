@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
-__all__ = ["FIFOScheduler", "TrialScheduler"]
+__all__ = ["ASHAScheduler", "AsyncHyperBandScheduler", "FIFOScheduler", "TrialScheduler"]

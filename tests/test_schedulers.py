@@ -1,0 +1,253 @@
+"""Ray's schedulers (ASHA, MedianStoppingRule): decisions on recorded learning curves checked
+against hand-computed expectations, and each scheduler through the whole loop on the simulated
+backend (no cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from controller_harness import make_controller, make_trial
+
+import dasktune as tune
+from dasktune.backend.simulated import ScriptedTrainable, SimulatedBackend
+from dasktune.callback import Callback, CallbackListener
+from dasktune.driver import Driver
+from dasktune.listeners import Listeners
+from dasktune.schedulers import ASHAScheduler as ASHAFromPackage
+from dasktune.schedulers import AsyncHyperBandScheduler
+from dasktune.schedulers.async_hyperband import ASHAScheduler
+from dasktune.trial import TrialStatus
+
+CONTINUE, STOP, PAUSE = "CONTINUE", "STOP", "PAUSE"
+
+
+def feed(scheduler, trials, rows):
+    """``rows`` of ``(trial index, result)``, in arrival order; the decision on each."""
+    return [scheduler.on_trial_result(None, trials[i], result) for i, result in rows]
+
+
+def added(scheduler, n):
+    trials = [make_trial(i) for i in range(n)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    return trials
+
+
+def run_loop(controller, backend):
+    rows = Rows()
+    driver = Driver(
+        controller,
+        backend,
+        storage=None,
+        listeners=Listeners([CallbackListener([rows])]),
+        build_state=dict,
+        clock=backend.clock,
+    )
+    asyncio.run(driver.run())
+    return rows
+
+
+class Rows(Callback):
+    """Every result, per trial."""
+
+    def __init__(self):
+        self.rows: dict[str, list[dict]] = {}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.rows.setdefault(trial.trial_id, []).append(result)
+
+
+def workers(n, cpus=1):
+    return {f"w{i}": {"CPU": cpus} for i in range(n)}
+
+
+# -- ASHA: the published algorithm on a small case, by hand ------------------------------------
+def test_asha_names_and_ray_defaults():
+    assert ASHAScheduler is AsyncHyperBandScheduler is ASHAFromPackage
+    assert tune.schedulers.ASHAScheduler is ASHAScheduler
+    s = ASHAScheduler()
+    assert s._time_attr == "training_iteration" and s.metric is None and s.mode is None
+    assert s._max_t == 100 and s._reduction_factor == 4 and len(s._brackets) == 1
+    # grace_period=1, reduction_factor=4, max_t=100: rungs at 1, 4, 16, 64.
+    assert [r.milestone for r in s._brackets[0].rungs] == [64, 16, 4, 1]
+    # Bracket s starts at grace * rf**s; an exact power keeps its top rung (Ray's float
+    # count of rungs loses it for 1000 / 10).
+    s = ASHAScheduler(max_t=1000, reduction_factor=10, brackets=2)
+    assert [r.milestone for r in s._brackets[0].rungs] == [1000, 100, 10, 1]
+    assert [r.milestone for r in s._brackets[1].rungs] == [1000, 100, 10]
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_asha_decisions_equal_the_published_algorithm(mode):
+    """max_t 9, grace 1, rf 3: rungs at 1, 3, 9; a trial reaching a rung stops when its score
+    is below the 2/3 quantile (linear interpolation) of the scores recorded there before it."""
+    sign = 1 if mode == "max" else -1
+    s = ASHAScheduler(metric="acc", mode=mode, max_t=9, grace_period=1, reduction_factor=3)
+    a, b, c, d, e = range(5)
+    trials = added(s, 5)
+
+    def r(t, acc):
+        return {"training_iteration": t, "acc": sign * acc}
+
+    rung1 = feed(s, trials, [(a, r(1, 0.5)), (b, r(1, 0.9)), (c, r(1, 0.2))])
+    # a: first at the rung, continues. b: cutoff 0.5. c: cutoff of [0.5, 0.9] = 0.5 + 0.4 *
+    # 2/3 = 0.767 > 0.2.
+    assert rung1 == [CONTINUE, CONTINUE, STOP]
+    # d: cutoff of [0.2, 0.5, 0.9] at rank 4/3 = 0.633 <= 0.7. e: cutoff of [.2, .5, .7, .9]
+    # at rank 2 = 0.7 > 0.6.
+    assert feed(s, trials, [(d, r(1, 0.7)), (e, r(1, 0.6))]) == [CONTINUE, STOP]
+    # The rung's cutoff now: sorted scores (for min, the loss negated) [.2, .5, .6, .7, .9]
+    # at rank 8/3.
+    assert s._brackets[0].rungs[-1].cutoff(2 / 3) == pytest.approx(0.6 + 0.1 * 2 / 3)
+    # Between rungs nothing is decided, however bad.
+    assert feed(s, trials, [(a, r(2, 0.0)), (b, r(2, 0.0)), (d, r(2, 0.0))]) == [CONTINUE] * 3
+    # Rung 3: b first (continues); a below b's 0.95; d below [0.6, 0.95] at 2/3 = 0.833.
+    rung3 = feed(s, trials, [(b, r(3, 0.95)), (a, r(3, 0.6)), (d, r(3, 0.8))])
+    assert rung3 == [CONTINUE, STOP, STOP]
+    # b goes on alone; at 9 (max_t) it stops.
+    assert feed(s, trials, [(b, r(t, 0.99)) for t in range(4, 10)]) == [CONTINUE] * 5 + [STOP]
+    assert s._num_stopped == 5
+    assert "num_stopped=5" in s.debug_string()
+
+
+def test_asha_first_result_past_a_rung_decides_there():
+    s = ASHAScheduler(metric="m", mode="max", max_t=100, grace_period=1, reduction_factor=2)
+    trials = added(s, 3)
+    # time_attr jumps (e.g. time_total_s): the first result at or past a rung decides there,
+    # at the highest rung reached; a later result does not decide again at that rung.
+    assert feed(s, trials, [(0, {"training_iteration": 5, "m": 10})]) == [CONTINUE]
+    assert set(s._brackets[0].rungs[-3].recorded) == {"t0"}  # the rung at 4
+    assert feed(s, trials, [(1, {"training_iteration": 4.5, "m": 1})]) == [STOP]
+    assert feed(s, trials, [(0, {"training_iteration": 6, "m": -100})]) == [CONTINUE]
+    # Results without the metric or the time are not judged.
+    assert feed(s, trials, [(2, {"training_iteration": 4}), (2, {"m": 0})]) == [CONTINUE] * 2
+
+
+def test_asha_without_stop_last_trials_lets_trials_run_past_max_t():
+    s = ASHAScheduler(
+        metric="m", mode="max", max_t=4, grace_period=1, reduction_factor=2, stop_last_trials=False
+    )
+    trials = added(s, 2)
+    assert (
+        feed(s, trials, [(0, {"training_iteration": t, "m": 1}) for t in (1, 2, 4, 5, 9)])
+        == [CONTINUE] * 5
+    )
+    # The second trial is judged at each rung, the top one (4 = max_t) included.
+    rows = [(1, {"training_iteration": t, "m": 2 if t < 4 else 0}) for t in (1, 2, 4, 5)]
+    assert feed(s, trials, rows) == [CONTINUE, CONTINUE, STOP, CONTINUE]
+
+
+def test_asha_brackets_drawn_as_ray_draws_them():
+    np = pytest.importorskip("numpy")
+    np.random.seed(0)
+    s = ASHAScheduler(metric="m", mode="max", brackets=3)
+    assert [len(b.rungs) for b in s._brackets] == [4, 3, 2]
+    added(s, 3000)
+    counts = [sum(b is bracket for b in s._trial_info.values()) for bracket in s._brackets]
+    # Weights e**(rungs - max rungs): 1, 1/e, 1/e**2 of 1.503.
+    expected = [3000 / 1.503, 3000 / 1.503 / 2.718, 3000 / 1.503 / 7.389]
+    # Within 4 standard deviations of the binomial counts.
+    assert all(abs(n - x) < 4 * x**0.5 for n, x in zip(counts, expected, strict=True)), counts
+
+
+def test_asha_refuses_bad_arguments_and_values_naming_them():
+    for kwargs, words in [
+        ({"mode": "maximize"}, "mode must be 'min' or 'max'"),
+        ({"grace_period": 10, "max_t": 5}, "grace_period must be at most max_t"),
+        ({"reduction_factor": 1}, "greater than 1"),
+        ({"brackets": 0}, "positive int"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            ASHAScheduler(**kwargs)
+    s = ASHAScheduler(metric="m", mode="min")
+    (trial,) = added(s, 1)
+    with pytest.raises(TypeError, match="m='high' \\(str\\), not a number"):
+        s.on_trial_result(None, trial, {"training_iteration": 1, "m": "high"})
+
+
+def test_asha_reward_attr_is_deprecated_and_means_metric_with_mode_max():
+    with pytest.warns(DeprecationWarning, match="reward_attr"):
+        s = AsyncHyperBandScheduler(reward_attr="episode_reward_mean")
+    assert (s.metric, s.mode) == ("episode_reward_mean", "max")
+    with pytest.raises(ValueError, match="contradicts"):
+        AsyncHyperBandScheduler(reward_attr="r", mode="min")
+
+
+# -- metric and mode: on the scheduler, from tune.run, or a clear error -------------------------
+def test_metric_and_mode_from_tune_run_or_the_scheduler():
+    s = ASHAScheduler()
+    assert s.set_search_properties("loss", "min")  # what tune.run(metric=, mode=) does
+    assert (s.metric, s.mode) == ("loss", "min")
+    s = ASHAScheduler(metric="loss", mode="min")
+    assert s.set_search_properties(None, None) and (s.metric, s.mode) == ("loss", "min")
+    assert not s.set_search_properties("acc", "max")  # contradicts: tune.run refuses it
+
+
+def test_no_metric_or_mode_anywhere_fails_the_run_naming_the_fix(tmp_path):
+    def trainable(config):
+        tune.report(loss=1.0)
+
+    with pytest.raises(ValueError) as info:
+        tune.run(
+            trainable,
+            scheduler=ASHAScheduler(),
+            num_samples=2,
+            local_dir=str(tmp_path),
+            verbose=0,
+        )
+    message = str(info.value)
+    assert "AsyncHyperBandScheduler has no metric and mode" in message
+    assert "to AsyncHyperBandScheduler(...) or to tune.run(...)" in message
+    with pytest.raises(ValueError, match="no mode"):
+        tune.run(
+            trainable,
+            scheduler=ASHAScheduler(metric="loss"),
+            local_dir=str(tmp_path),
+            verbose=0,
+        )
+    with pytest.raises(ValueError, match="contradicts"):
+        tune.run(
+            trainable,
+            scheduler=ASHAScheduler(metric="loss", mode="min"),
+            metric="acc",
+            mode="max",
+            local_dir=str(tmp_path),
+            verbose=0,
+        )
+
+
+# -- the whole loop on the simulated backend ---------------------------------------------------
+def quality(config):
+    """Each trial's asymptotic loss, a permutation of 0..299 / 300 (the best is trial 0)."""
+    return (config["i"] * 37 % 300) / 300
+
+
+def learning_curve(config, iteration):
+    return {"loss": quality(config) + 1.0 / iteration}
+
+
+@pytest.mark.parametrize("where", ["scheduler", "tune.run"])
+def test_asha_through_the_whole_loop(where):
+    n, max_t = 300, 27
+    if where == "scheduler":
+        scheduler = ASHAScheduler(
+            metric="loss", mode="min", max_t=max_t, grace_period=1, reduction_factor=3
+        )
+    else:
+        scheduler = ASHAScheduler(max_t=max_t, grace_period=1, reduction_factor=3)
+        assert scheduler.set_search_properties("loss", "min")
+    controller = make_controller(n, scheduler=scheduler, stop=None)
+    backend = SimulatedBackend(workers(8), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    lengths = {t: len(r) for t, r in rows.rows.items()}
+    assert len(lengths) == n and max(lengths.values()) == max_t
+    # Most trials stop at the first rung; iterations are a fraction of n * max_t.
+    assert sum(1 for k in lengths.values() if k == 1) > n / 2
+    assert sum(lengths.values()) < n * max_t / 8
+    # The stopped results are marked done, as Ray logs them.
+    assert all(r[-1]["done"] for r in rows.rows.values())
+    # The best configuration survives to max_t.
+    assert lengths["t0"] == max_t
+    assert not backend.hosted
