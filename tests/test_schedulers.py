@@ -15,7 +15,7 @@ from dasktune.callback import Callback, CallbackListener
 from dasktune.driver import Driver
 from dasktune.listeners import Listeners
 from dasktune.schedulers import ASHAScheduler as ASHAFromPackage
-from dasktune.schedulers import AsyncHyperBandScheduler
+from dasktune.schedulers import AsyncHyperBandScheduler, MedianStoppingRule
 from dasktune.schedulers.async_hyperband import ASHAScheduler
 from dasktune.trial import TrialStatus
 
@@ -174,6 +174,109 @@ def test_asha_reward_attr_is_deprecated_and_means_metric_with_mode_max():
         AsyncHyperBandScheduler(reward_attr="r", mode="min")
 
 
+# -- MedianStoppingRule --------------------------------------------------------------------------
+class Runner:
+    """What MedianStoppingRule asks of trial_runner: the trials and their states."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trials(self):
+        return self.trials
+
+
+def test_median_stopping_rule_ray_defaults():
+    s = MedianStoppingRule()
+    assert s._time_attr == "time_total_s" and s.metric is None and s.mode is None
+    assert (s._grace_period, s._min_samples_required, s._min_time_slice) == (60.0, 3, 0)
+    assert s._hard_stop is True
+    assert tune.schedulers.MedianStoppingRule is MedianStoppingRule
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_median_stopping_rule_decisions_by_hand(mode):
+    """grace 2, two samples: from t = 2 a trial stops when its best score so far is below the
+    median of the running means (over results from t = 2 to now) of the trials that have
+    reached t."""
+    sign = 1 if mode == "max" else -1
+    s = MedianStoppingRule(
+        time_attr="training_iteration",
+        metric="acc",
+        mode=mode,
+        grace_period=2,
+        min_samples_required=2,
+    )
+    trials = added(s, 6)
+    for trial in trials:
+        trial.status = TrialStatus.RUNNING  # nothing waits: too few samples means CONTINUE
+    runner = Runner(trials)
+
+    def curve(i, *points):
+        rows = [{"training_iteration": t, "acc": sign * acc} for t, acc in points]
+        return [s.on_trial_result(runner, trials[i], row) for row in rows]
+
+    assert curve(0, (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)) == [CONTINUE] * 4
+    # At 2 only t0 has got there: one sample of two.
+    assert curve(1, (1, 0.5), (2, 0.6), (3, 0.7)) == [CONTINUE] * 3
+    # At 2: t0's mean 0.2, t1's 0.6, median 0.4 > t2's best 0.1.
+    assert curve(2, (1, 0.0), (2, 0.1)) == [CONTINUE, STOP]
+    # At 2 the median of 0.2, 0.6, 0.1 is 0.2 < t3's best 0.9 (its pre-grace result counts for
+    # the best, not for the means). At 4 only t0 has got there.
+    assert curve(3, (1, 0.9), (2, 0.3), (4, 0.0)) == [CONTINUE] * 3
+    # At 4: t0's mean over 2..4 is 0.3, t3's (0.3 + 0.0) / 2: median 0.225 < t1's best 0.8.
+    assert curve(1, (4, 0.8)) == [CONTINUE]
+    # At 2: means 0.2, 0.6, 0.1, 0.3: median 0.25. Equal is not worse; below is.
+    assert curve(4, (2, 0.25)) == [CONTINUE]
+    assert curve(5, (2, 0.24)) == [STOP]
+    assert s.debug_string() == "Using MedianStoppingRule: num_stopped=2."
+
+
+def test_median_stopping_rule_pauses_to_yield_when_it_cannot_judge():
+    s = MedianStoppingRule(
+        time_attr="training_iteration", metric="m", mode="max", grace_period=2, min_time_slice=2
+    )
+    trials = added(s, 2)
+    trials[0].status = TrialStatus.RUNNING
+    runner = Runner(trials)  # t1 waits PENDING
+    decide = [
+        s.on_trial_result(runner, trials[0], {"training_iteration": t, "m": 1}) for t in range(1, 7)
+    ]
+    # Before grace: continue. At 2: too few samples and a trial waits: yield. Then again only
+    # after more than min_time_slice (2) since the last pause.
+    assert decide == [CONTINUE, PAUSE, CONTINUE, CONTINUE, PAUSE, CONTINUE]
+    trials[1].status = TrialStatus.RUNNING  # nothing waits any more
+    assert s.on_trial_result(runner, trials[0], {"training_iteration": 9, "m": 1}) == CONTINUE
+
+
+def test_median_stopping_rule_without_hard_stop_pauses_then_runs_on():
+    s = MedianStoppingRule(
+        time_attr="training_iteration",
+        metric="m",
+        mode="max",
+        grace_period=1,
+        min_samples_required=1,
+        hard_stop=False,
+    )
+    trials = added(s, 2)
+    trials[0].status = trials[1].status = TrialStatus.RUNNING
+    runner = Runner(trials)
+    assert s.on_trial_result(runner, trials[0], {"training_iteration": 1, "m": 5}) == CONTINUE
+    # Worse than t0's mean 5: paused instead of stopped.
+    assert s.on_trial_result(runner, trials[1], {"training_iteration": 1, "m": 1}) == PAUSE
+    # Paused for doing worse, it is never judged again.
+    assert s.on_trial_result(runner, trials[1], {"training_iteration": 2, "m": 0}) == CONTINUE
+
+
+def test_median_stopping_rule_needs_metric_and_mode():
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        MedianStoppingRule(mode="best")
+    with pytest.raises(ValueError, match="MedianStoppingRule has no metric and mode"):
+        added(MedianStoppingRule(), 1)
+    s = MedianStoppingRule()
+    assert s.set_search_properties("loss", "min")
+    added(s, 1)
+
+
 # -- metric and mode: on the scheduler, from tune.run, or a clear error -------------------------
 def test_metric_and_mode_from_tune_run_or_the_scheduler():
     s = ASHAScheduler()
@@ -250,4 +353,26 @@ def test_asha_through_the_whole_loop(where):
     assert all(r[-1]["done"] for r in rows.rows.values())
     # The best configuration survives to max_t.
     assert lengths["t0"] == max_t
+    assert not backend.hosted
+
+
+def test_median_stopping_rule_through_the_whole_loop():
+    """Pauses to yield while too few trials have got far enough, stops the worse half later;
+    every trial ends TERMINATED and the best runs to the end."""
+    n, last = 200, 20
+    scheduler = MedianStoppingRule(
+        time_attr="training_iteration", metric="loss", mode="min", grace_period=3
+    )
+    controller = make_controller(n, scheduler=scheduler, stop={"training_iteration": last})
+    backend = SimulatedBackend(workers(4), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    lengths = {t: r[-1]["training_iteration"] for t, r in rows.rows.items()}
+    assert len(lengths) == n and lengths["t0"] == last
+    stopped = [t for t, k in lengths.items() if k < last]
+    assert len(stopped) > n / 3
+    # Some trials yielded their slot (paused, then resumed from their checkpoint).
+    resumed = [t for t, r in rows.rows.items() if r[-1]["iterations_since_restore"] != len(r)]
+    assert resumed
+    assert sum(len(r) for r in rows.rows.values()) < n * last * 0.7
     assert not backend.hosted

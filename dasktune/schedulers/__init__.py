@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
+from .median_stopping_rule import MedianStoppingRule
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
-__all__ = ["ASHAScheduler", "AsyncHyperBandScheduler", "FIFOScheduler", "TrialScheduler"]
+__all__ = [
+    "ASHAScheduler",
+    "AsyncHyperBandScheduler",
+    "FIFOScheduler",
+    "MedianStoppingRule",
+    "TrialScheduler",
+]
