@@ -1,6 +1,6 @@
-"""Ray's schedulers (ASHA, MedianStoppingRule): decisions on recorded learning curves checked
-against hand-computed expectations, and each scheduler through the whole loop on the simulated
-backend (no cluster)."""
+"""Ray's schedulers (ASHA, MedianStoppingRule, HyperBand): decisions on recorded learning
+curves checked against hand-computed expectations, and each scheduler through the whole loop
+on the simulated backend (no cluster)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pytest
 from controller_harness import make_controller, make_trial
 
 import dasktune as tune
+from dasktune.backend.protocol import TrialCodeError
 from dasktune.backend.simulated import ScriptedTrainable, SimulatedBackend
 from dasktune.callback import Callback, CallbackListener
 from dasktune.driver import Driver
 from dasktune.listeners import Listeners
 from dasktune.schedulers import ASHAScheduler as ASHAFromPackage
-from dasktune.schedulers import AsyncHyperBandScheduler, MedianStoppingRule
+from dasktune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler, MedianStoppingRule
 from dasktune.schedulers.async_hyperband import ASHAScheduler
 from dasktune.trial import TrialStatus
 
@@ -376,3 +377,84 @@ def test_median_stopping_rule_through_the_whole_loop():
     assert resumed
     assert sum(len(r) for r in rows.rows.values()) < n * last * 0.7
     assert not backend.hosted
+
+
+# -- synchronous HyperBand -----------------------------------------------------------------------
+def test_hyperband_ray_defaults_and_errors():
+    s = HyperBandScheduler()
+    assert (s._time_attr, s._max_t, s._eta, s._stop_last_trials) == (
+        "training_iteration",
+        81,
+        3,
+        True,
+    )
+    assert tune.schedulers.HyperBandScheduler is HyperBandScheduler
+    with pytest.raises(ValueError, match="HyperBandScheduler has no metric and mode"):
+        added(HyperBandScheduler(), 1)
+    with pytest.raises(ValueError, match="greater than 1"):
+        HyperBandScheduler(reduction_factor=1)
+
+
+def test_hyperband_fills_brackets_in_order_and_halves_each_when_its_rung_is_complete():
+    """max_t 9, eta 3: the first band is a bracket of 3 trials run to 9, one of 5 run to 3
+    whose best 2 go on to 9, and one of 9 run to 1 whose best 3 go to 3 and best 1 to 9.
+    Paused trials resume from their checkpoints; the rest stop at the milestone."""
+    scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    controller = make_controller(17, scheduler=scheduler, stop=None)
+    backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    ends = {t: r[-1]["training_iteration"] for t, r in rows.rows.items()}
+    by_quality = lambda ids: sorted(ids, key=lambda i: quality({"i": i}))  # noqa: E731
+    assert [ends[f"t{i}"] for i in range(3)] == [9, 9, 9]
+    second = by_quality(range(3, 8))
+    assert [ends[f"t{i}"] for i in second] == [9, 9, 3, 3, 3]
+    third = by_quality(range(8, 17))
+    assert [ends[f"t{i}"] for i in third] == [9, 3, 3] + [1] * 6
+    # Every row is reported once: the survivors went on from their own checkpoints.
+    for trial_id, trial_rows in rows.rows.items():
+        iterations = [r["training_iteration"] for r in trial_rows]
+        assert iterations == list(range(1, ends[trial_id] + 1)), trial_id
+    resumed = rows.rows[f"t{second[0]}"]
+    assert [r["iterations_since_restore"] for r in resumed] == [1, 2, 3, 1, 2, 3, 4, 5, 6]
+    assert "num_stopped=11 total_brackets=3" in scheduler.debug_string()
+    assert not backend.hosted
+
+
+def test_hyperband_through_the_whole_loop():
+    n, max_t = 300, 27
+    scheduler = HyperBandScheduler(max_t=max_t, reduction_factor=3)
+    assert scheduler.set_search_properties("loss", "min")
+    controller = make_controller(n, scheduler=scheduler, stop=None)
+    backend = SimulatedBackend(workers(8), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    ends = [r[-1]["training_iteration"] for r in rows.rows.values()]
+    assert len(ends) == n and set(ends) <= {1, 3, 9, 27}
+    assert sum(1 for e in ends if e < max_t) > n / 2
+    assert sum(len(r) for r in rows.rows.values()) < n * max_t / 3
+    assert not backend.hosted
+
+
+def test_hyperband_a_trial_that_fails_does_not_hold_up_its_bracket():
+    scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    controller = make_controller(17, scheduler=scheduler, stop=None)
+    backend: SimulatedBackend
+
+    def fault(method, trial):
+        hosted = backend.hosted.get(trial.trial_id)
+        if method == "train" and trial.trial_id in ("t4", "t9") and hosted.iteration == 1:
+            raise TrialCodeError("simulated: boom")
+
+    backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve), fault=fault)
+    rows = run_loop(controller, backend)
+    status = {t.trial_id: t.status for t in controller.trials}
+    assert status.pop("t4") == status.pop("t9") == TrialStatus.ERROR
+    assert set(status.values()) == {TrialStatus.TERMINATED}
+    # t4 failed before the second bracket's first milestone: its 4 others were halved
+    # without it (best 2 to 9). t9 failed after being promoted at the third bracket's first
+    # milestone (3 to go to 3): only 2 got there, and the best went on to 9.
+    ends = {t: r[-1]["training_iteration"] for t, r in rows.rows.items()}
+    assert sorted(ends[f"t{i}"] for i in (3, 5, 6, 7)) == [3, 3, 9, 9]
+    third = sorted(ends[f"t{i}"] for i in (8, *range(10, 17)))
+    assert third == [1] * 6 + [3, 9]

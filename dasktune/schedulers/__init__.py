@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
+from .hyperband import HyperBandScheduler
 from .median_stopping_rule import MedianStoppingRule
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
@@ -10,6 +11,7 @@ __all__ = [
     "ASHAScheduler",
     "AsyncHyperBandScheduler",
     "FIFOScheduler",
+    "HyperBandScheduler",
     "MedianStoppingRule",
     "TrialScheduler",
 ]
