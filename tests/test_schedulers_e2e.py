@@ -1,5 +1,6 @@
-"""ASHA end to end on a real LocalCluster: trials stop early at rungs, and the best
-configuration is among the survivors."""
+"""Schedulers end to end on a real LocalCluster. ASHA: trials stop early at rungs, and the
+best configuration is among the survivors. HyperBand: trials pause at milestones (checkpoint,
+free their slot) and the promoted ones resume from their own checkpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from helpers import read_rows
 
 import dasktune as tune
-from dasktune.schedulers import ASHAScheduler
+from dasktune.schedulers import ASHAScheduler, HyperBandScheduler
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +53,55 @@ def test_asha_stops_trials_at_rungs_and_keeps_the_best(cluster_factory, tmp_path
     assert ends[best.trial_id] == 9
     assert analysis.get_best_config(metric="loss", mode="min") == best.config
     assert all(read_rows(t.logdir)[-1]["done"] for t in trials)
+
+
+class Curve(tune.Trainable):
+    """``loss = q + 1/step``; checkpoints its step count."""
+
+    def _setup(self, config):
+        self.step = 0
+
+    def _train(self):
+        time.sleep(0.02)
+        self.step += 1
+        return {"loss": self.config["q"] + 1.0 / self.step, "step": self.step}
+
+    def _save(self, checkpoint_dir):
+        return {"step": self.step}
+
+    def _restore(self, checkpoint):
+        self.step = checkpoint["step"]
+
+
+def test_hyperband_pauses_at_milestones_and_resumes_the_best(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=2, threads_per_worker=1)
+    qs = [i / 17 for i in (5, 1, 9, 3, 12, 7, 15, 0, 10, 2, 14, 6, 16, 4, 11, 8, 13)]
+    analysis = tune.run(
+        Curve,
+        config={"q": tune.grid_search(qs)},
+        scheduler=HyperBandScheduler(max_t=9, reduction_factor=3),
+        metric="loss",
+        mode="min",
+        client=client,
+        local_dir=str(tmp_path),
+        verbose=0,
+    )
+    trials = analysis.trials
+    assert {t.status for t in trials} == {"TERMINATED"}
+    rows = {t.config["q"]: read_rows(t.logdir) for t in trials}
+    ends = {q: r[-1]["training_iteration"] for q, r in rows.items()}
+    # Brackets in creation order: 3 trials to 9; 5 to 3, the best 2 on to 9; 9 to 1, the
+    # best 3 on to 3 and the best of those to 9.
+    first, second, third = qs[:3], sorted(qs[3:8]), sorted(qs[8:])
+    assert [ends[q] for q in first] == [9, 9, 9]
+    assert [ends[q] for q in second] == [9, 9, 3, 3, 3]
+    assert [ends[q] for q in third] == [9, 3, 3] + [1] * 6
+    # A resumed trial went on from its own checkpoint: its step count never went back.
+    for q, trial_rows in rows.items():
+        assert [r["step"] for r in trial_rows] == list(range(1, ends[q] + 1)), q
+    # Survivors that paused at a milestone (all but the last to reach it) were restored.
+    restored = [
+        q for q, r in rows.items() if any(x["iterations_since_restore"] == 1 for x in r[1:])
+    ]
+    assert len(restored) >= 2
+    assert analysis.get_best_config(metric="loss", mode="min")["q"] == 0.0
