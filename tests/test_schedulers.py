@@ -167,12 +167,14 @@ def test_asha_refuses_bad_arguments_and_values_naming_them():
         s.on_trial_result(None, trial, {"training_iteration": 1, "m": "high"})
 
 
-def test_asha_reward_attr_is_deprecated_and_means_metric_with_mode_max():
-    with pytest.warns(DeprecationWarning, match="reward_attr"):
-        s = AsyncHyperBandScheduler(reward_attr="episode_reward_mean")
+@pytest.mark.parametrize("cls", [AsyncHyperBandScheduler, MedianStoppingRule, HyperBandScheduler])
+def test_reward_attr_is_deprecated_and_means_metric_with_mode_max(cls):
+    with pytest.warns(DeprecationWarning, match="reward_attr") as caught:
+        s = cls(reward_attr="episode_reward_mean")
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     assert (s.metric, s.mode) == ("episode_reward_mean", "max")
     with pytest.raises(ValueError, match="contradicts"):
-        AsyncHyperBandScheduler(reward_attr="r", mode="min")
+        cls(reward_attr="r", mode="min")
 
 
 # -- MedianStoppingRule --------------------------------------------------------------------------
@@ -458,3 +460,25 @@ def test_hyperband_a_trial_that_fails_does_not_hold_up_its_bracket():
     assert sorted(ends[f"t{i}"] for i in (3, 5, 6, 7)) == [3, 3, 9, 9]
     third = sorted(ends[f"t{i}"] for i in (8, *range(10, 17)))
     assert third == [1] * 6 + [3, 9]
+
+
+def test_schedulers_pickle_with_their_trials_for_resume():
+    """The experiment state pickles a stateful scheduler together with the trials (resume);
+    HyperBand's brackets refer to the trials themselves."""
+    from dasktune.experiment_state import restore_run_objects, run_objects_record
+
+    scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    controller = make_controller(17, scheduler=scheduler, stop=None)
+    backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve))
+    run_loop(controller, backend)
+    for s in (
+        scheduler,
+        ASHAScheduler(metric="loss", mode="min"),
+        MedianStoppingRule(metric="loss", mode="min"),
+    ):
+        trials = added(s, 3)
+        restored, back = restore_run_objects(run_objects_record(s, trials), type(s))
+        assert restored.debug_string() == s.debug_string()
+        if isinstance(s, HyperBandScheduler):
+            bracket = restored._trial_info[back[0].trial_id]
+            assert bracket.trials[back[0].trial_id] is back[0]

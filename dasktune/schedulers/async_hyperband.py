@@ -15,10 +15,9 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from .metric_mode import check_mode, require_metric_mode, score
+from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
 if TYPE_CHECKING:
@@ -140,19 +139,7 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         reward_attr: str | None = None,
     ) -> None:
         name = type(self).__name__
-        if reward_attr is not None:
-            if metric is not None and metric != reward_attr or mode not in (None, "max"):
-                raise ValueError(
-                    f"{name}(reward_attr={reward_attr!r}) contradicts metric={metric!r}, "
-                    f"mode={mode!r}; reward_attr is deprecated: pass only metric= and mode=."
-                )
-            warnings.warn(
-                f"{name}(reward_attr=...) is deprecated (as in Ray); it means "
-                f"metric={reward_attr!r}, mode='max': pass those instead.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            metric, mode = reward_attr, "max"
+        metric, mode = from_reward_attr(name, reward_attr, metric, mode)
         check_mode(name, mode)
         if not max_t > 0:
             raise ValueError(f"{name}(max_t={max_t!r}): max_t must be positive.")

@@ -21,7 +21,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..trial import TrialStatus
-from .metric_mode import check_mode, require_metric_mode, score
+from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
 from .trial_scheduler import FIFOScheduler
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class HyperBandScheduler(FIFOScheduler):
             bracket's trials go on at each.
         stop_last_trials: Stop the survivors at ``max_t``; if False they run on until their
             own stop rule.
+        reward_attr: Deprecated (Ray 0.8): the same as ``metric=reward_attr, mode="max"``.
     """
 
     def __init__(
@@ -131,8 +132,11 @@ class HyperBandScheduler(FIFOScheduler):
         max_t: float = 81,
         reduction_factor: float = 3,
         stop_last_trials: bool = True,
+        *,
+        reward_attr: str | None = None,
     ) -> None:
         name = type(self).__name__
+        metric, mode = from_reward_attr(name, reward_attr, metric, mode)
         check_mode(name, mode)
         if not max_t > 0:
             raise ValueError(f"{name}(max_t={max_t!r}): max_t must be positive.")
@@ -274,11 +278,11 @@ class HyperBandScheduler(FIFOScheduler):
         """A PENDING trial, or a PAUSED one promoted to the next milestone, from the least
         complete bracket of the oldest band first (Ray's order)."""
         for trial_id, trial in list(self._doomed.items()):
-            if trial.status == TrialStatus.PAUSED:
+            if trial.status != TrialStatus.RUNNING:
+                # PAUSED now; or PENDING, when the run was resumed before its pause was saved.
                 del self._doomed[trial_id]
-                trial_runner.trial_executor.stop_trial(trial)
-            elif trial.is_finished:
-                del self._doomed[trial_id]
+                if not trial.is_finished:
+                    trial_runner.trial_executor.stop_trial(trial)
         for band in self._bands:
             live = [b for b in band if b is not None and b.trials]
             for bracket in sorted(live, key=_Bracket.completion):

@@ -19,7 +19,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from ..trial import TrialStatus
-from .metric_mode import check_mode, require_metric_mode, score
+from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
 from .trial_scheduler import FIFOScheduler
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class MedianStoppingRule(FIFOScheduler):
             (PAUSE) at most once per this much ``time_attr``.
         hard_stop: Stop trials that do worse; if False pause them instead, to run on (with no
             more judging) once nothing waits ahead of them.
+        reward_attr: Deprecated (Ray 0.8): the same as ``metric=reward_attr, mode="max"``.
     """
 
     def __init__(
@@ -88,7 +89,10 @@ class MedianStoppingRule(FIFOScheduler):
         min_samples_required: int = 3,
         min_time_slice: float = 0,
         hard_stop: bool = True,
+        *,
+        reward_attr: str | None = None,
     ) -> None:
+        metric, mode = from_reward_attr(type(self).__name__, reward_attr, metric, mode)
         check_mode(type(self).__name__, mode)
         self._time_attr = time_attr
         self._metric = metric

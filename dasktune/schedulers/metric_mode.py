@@ -4,6 +4,7 @@ trial's metric from a result as a number to maximise."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 MODES = ("min", "max")
@@ -13,6 +14,27 @@ def check_mode(scheduler: str, mode: str | None) -> None:
     """Refuse a ``mode`` that is neither ``"min"`` nor ``"max"``."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"{scheduler}(mode={mode!r}): mode must be 'min' or 'max'.")
+
+
+def from_reward_attr(
+    scheduler: str, reward_attr: str | None, metric: str | None, mode: str | None
+) -> tuple[str | None, str | None]:
+    """``metric``/``mode`` given Ray 0.8's deprecated ``reward_attr`` (``metric=reward_attr,
+    mode="max"``, with a warning); refuses a contradicting ``metric`` or ``mode``."""
+    if reward_attr is None:
+        return metric, mode
+    if (metric is not None and metric != reward_attr) or mode not in (None, "max"):
+        raise ValueError(
+            f"{scheduler}(reward_attr={reward_attr!r}) contradicts metric={metric!r}, "
+            f"mode={mode!r}; reward_attr is deprecated: pass only metric= and mode=."
+        )
+    warnings.warn(
+        f"{scheduler}(reward_attr=...) is deprecated (as in Ray); it means "
+        f"metric={reward_attr!r}, mode='max': pass those instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return reward_attr, "max"
 
 
 def require_metric_mode(scheduler: str, metric: str | None, mode: str | None) -> float:
