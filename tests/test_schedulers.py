@@ -121,8 +121,18 @@ def test_asha_first_result_past_a_rung_decides_there():
     assert set(s._brackets[0].rungs[-3].recorded) == {"t0"}  # the rung at 4
     assert feed(s, trials, [(1, {"training_iteration": 4.5, "m": 1})]) == [STOP]
     assert feed(s, trials, [(0, {"training_iteration": 6, "m": -100})]) == [CONTINUE]
-    # Results without the metric or the time are not judged.
-    assert feed(s, trials, [(2, {"training_iteration": 4}), (2, {"m": 0})]) == [CONTINUE] * 2
+    # Results without the metric or the time are not judged (warned about once: a misspelt
+    # metric would stop nothing).
+    with pytest.warns(UserWarning, match="has no 'm'.*Check metric= and time_attr="):
+        assert feed(s, trials, [(2, {"training_iteration": 4}), (2, {"m": 0})]) == [CONTINUE] * 2
+
+
+def test_a_nested_metric_is_named_with_a_slash():
+    s = ASHAScheduler(metric="val/loss", mode="min", max_t=9, grace_period=1, reduction_factor=3)
+    trials = added(s, 2)
+    rows = [(0, {"training_iteration": 1, "val": {"loss": 1.0}})]
+    rows += [(1, {"training_iteration": 1, "val": {"loss": 2.0}})]
+    assert feed(s, trials, rows) == [CONTINUE, STOP]
 
 
 def test_asha_without_stop_last_trials_lets_trials_run_past_max_t():

@@ -13,18 +13,15 @@ Li et al., "A System for Massively Parallel Hyperparameter Tuning", https://arxi
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
+from .metric_mode import MissingKeys, check_mode, from_reward_attr, read, require_metric_mode
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
 if TYPE_CHECKING:
     from ..trial import Trial
     from ..trial_runner import TrialRunner
-
-logger = logging.getLogger(__name__)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -168,6 +165,7 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         ]
         self._trial_info: dict[str, _Bracket] = {}
         self._num_stopped = 0
+        self._missing_keys = MissingKeys()
 
     def _sign(self) -> float:
         return require_metric_mode(type(self).__name__, self._metric, self._mode)
@@ -191,16 +189,17 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         self, trial_runner: TrialRunner, trial: Trial, result: dict[str, Any]
     ) -> str:
         """STOP at ``max_t`` or below a rung's cutoff, else CONTINUE."""
-        if self._time_attr not in result or self._metric not in result:
+        read_ = read(self, self._time_attr, self._metric, result, trial)
+        if read_ is None:
             return self.CONTINUE
-        if result[self._time_attr] >= self._max_t and self._stop_last_trials:
+        t, value, _ = read_
+        if t >= self._max_t and self._stop_last_trials:
             action = self.STOP
         else:
-            value = score(type(self).__name__, self._metric, self._sign(), result)
             bracket = self._trial_info.get(trial.trial_id)
             if bracket is None:  # added before this scheduler was (a resumed run's new one)
                 bracket = self._trial_info[trial.trial_id] = self._pick_bracket()
-            action = bracket.on_result(trial.trial_id, result[self._time_attr], value)
+            action = bracket.on_result(trial.trial_id, t, value)
         if action == self.STOP:
             self._num_stopped += 1
         return action
@@ -211,13 +210,14 @@ class AsyncHyperBandScheduler(FIFOScheduler):
         """Record the final result at the rung it reached (a stop rule may end a trial past a
         rung before the next result there), then forget the trial."""
         bracket = self._trial_info.pop(trial.trial_id, None)
-        if bracket is None or self._time_attr not in result or self._metric not in result:
+        if bracket is None:
             return
         try:
-            value = score(type(self).__name__, self._metric, self._sign(), result)
+            read_ = read(self, self._time_attr, self._metric, result, trial)
         except TypeError:
             return  # the trial has ended; a value that is not a number just ranks nowhere
-        bracket.on_result(trial.trial_id, result[self._time_attr], value)
+        if read_ is not None:
+            bracket.on_result(trial.trial_id, read_[0], read_[1])
 
     def on_trial_remove(self, trial_runner: TrialRunner, trial: Trial) -> None:
         """Forget a trial stopped from outside."""

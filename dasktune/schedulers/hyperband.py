@@ -21,7 +21,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..trial import TrialStatus
-from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
+from .metric_mode import MissingKeys, check_mode, from_reward_attr, read, require_metric_mode
 from .trial_scheduler import FIFOScheduler
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class HyperBandScheduler(FIFOScheduler):
         # Trials stopped while they were still pausing: stopped once they are PAUSED.
         self._doomed: dict[str, Trial] = {}
         self._num_stopped = 0
+        self._missing_keys = MissingKeys()
 
     def _sign(self) -> float:
         return require_metric_mode(type(self).__name__, self._metric, self._mode)
@@ -193,15 +194,11 @@ class HyperBandScheduler(FIFOScheduler):
         """CONTINUE short of the milestone; at it PAUSE until the bracket's rung is complete,
         then CONTINUE or STOP as the halving decides."""
         bracket = self._trial_info.get(trial.trial_id)
-        if bracket is None or self._time_attr not in result:
+        read_ = read(self, self._time_attr, self._metric, result, trial)
+        if bracket is None or read_ is None:
             return self.CONTINUE
-        value = (
-            score(type(self).__name__, self._metric, self._sign(), result)
-            if self._metric in result
-            else -math.inf
-        )
         bracket.promoted.discard(trial.trial_id)
-        bracket.update(trial.trial_id, result[self._time_attr], value)
+        bracket.update(trial.trial_id, read_[0], read_[1])
         if bracket.goes_on(trial.trial_id):
             return self.CONTINUE
         return self._process(trial_runner, bracket, trial.trial_id)

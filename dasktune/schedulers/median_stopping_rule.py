@@ -19,7 +19,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from ..trial import TrialStatus
-from .metric_mode import check_mode, from_reward_attr, require_metric_mode, score
+from .metric_mode import MissingKeys, check_mode, from_reward_attr, read, require_metric_mode
 from .trial_scheduler import FIFOScheduler
 
 if TYPE_CHECKING:
@@ -104,6 +104,7 @@ class MedianStoppingRule(FIFOScheduler):
         self._curves: dict[str, _Curve] = {}
         self._stopped_trials: set[str] = set()
         self._last_pause: dict[str, float] = {}
+        self._missing_keys = MissingKeys()
 
     def _sign(self) -> float:
         return require_metric_mode(type(self).__name__, self._metric, self._mode)
@@ -117,14 +118,14 @@ class MedianStoppingRule(FIFOScheduler):
     ) -> str:
         """STOP (PAUSE without ``hard_stop``) a trial worse than the median; PAUSE one that
         cannot be judged yet while others wait; else CONTINUE."""
-        if self._time_attr not in result or self._metric not in result:
+        read_ = read(self, self._time_attr, self._metric, result, trial)
+        if read_ is None:
             return self.CONTINUE
         if trial.trial_id in self._stopped_trials:
             return self.CONTINUE  # paused for doing worse (hard_stop=False): it runs on
-        t = result[self._time_attr]
+        t, value, reported = read_
         curve = self._curves.setdefault(trial.trial_id, _Curve())
-        value = score(type(self).__name__, self._metric, self._sign(), result)
-        curve.add(t, value, result[self._metric])
+        curve.add(t, value, reported)
         if t < self._grace_period:
             return self.CONTINUE
         means = []
@@ -157,16 +158,16 @@ class MedianStoppingRule(FIFOScheduler):
     ) -> None:
         """Record the final result, unless it is the one just judged (Ray records that one
         twice, counting it double in the trial's running mean)."""
-        if self._time_attr not in result or self._metric not in result:
-            return
-        curve = self._curves.setdefault(trial.trial_id, _Curve())
-        if curve.last == (result[self._time_attr], result[self._metric]):
-            return
         try:
-            value = score(type(self).__name__, self._metric, self._sign(), result)
+            read_ = read(self, self._time_attr, self._metric, result, trial)
         except TypeError:
             return  # the trial has ended; a value that is not a number just counts nowhere
-        curve.add(result[self._time_attr], value, result[self._metric])
+        if read_ is None:
+            return
+        t, value, reported = read_
+        curve = self._curves.setdefault(trial.trial_id, _Curve())
+        if curve.last != (t, reported):
+            curve.add(t, value, reported)
 
     def debug_string(self) -> str:
         """Ray's status line."""
