@@ -1,6 +1,7 @@
 """Schedulers end to end on a real LocalCluster. ASHA: trials stop early at rungs, and the
 best configuration is among the survivors. HyperBand: trials pause at milestones (checkpoint,
-free their slot) and the promoted ones resume from their own checkpoints."""
+free their slot) and the promoted ones resume from their own checkpoints. MedianStoppingRule:
+trials yield their slot while too few others can be compared, and the worse ones stop."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from helpers import read_rows
 
 import dasktune as tune
-from dasktune.schedulers import ASHAScheduler, HyperBandScheduler
+from dasktune.schedulers import ASHAScheduler, HyperBandScheduler, MedianStoppingRule
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +106,34 @@ def test_hyperband_pauses_at_milestones_and_resumes_the_best(cluster_factory, tm
     ]
     assert len(restored) >= 2
     assert analysis.get_best_config(metric="loss", mode="min")["q"] == 0.0
+
+
+def test_median_stopping_rule_yields_slots_then_stops_the_worse(cluster_factory, tmp_path):
+    client = cluster_factory(n_workers=2, threads_per_worker=1)
+    qs = [0.5, 0.0, 0.9, 0.3, 0.8, 0.6, 0.95, 0.7]
+    analysis = tune.run(
+        Curve,
+        config={"q": tune.grid_search(qs)},
+        scheduler=MedianStoppingRule(
+            time_attr="training_iteration", grace_period=2, min_samples_required=2
+        ),
+        metric="loss",
+        mode="min",
+        stop={"training_iteration": 6},
+        client=client,
+        local_dir=str(tmp_path),
+        verbose=0,
+    )
+    assert {t.status for t in analysis.trials} == {"TERMINATED"}
+    rows = {t.config["q"]: read_rows(t.logdir) for t in analysis.trials}
+    ends = {q: r[-1]["training_iteration"] for q, r in rows.items()}
+    assert ends[0.0] == 6  # the best runs to the end
+    assert any(end < 6 for end in ends.values())  # the worse stop early
+    # The first trials paused at the grace period to let the waiting ones run, and went on
+    # from their checkpoints.
+    restored = [
+        q for q, r in rows.items() if any(x["iterations_since_restore"] == 1 for x in r[1:])
+    ]
+    assert restored
+    for q, trial_rows in rows.items():
+        assert [r["step"] for r in trial_rows] == list(range(1, ends[q] + 1)), q
