@@ -472,6 +472,23 @@ def test_hyperband_a_trial_that_fails_does_not_hold_up_its_bracket():
     assert third == [1] * 6 + [3, 9]
 
 
+@pytest.mark.parametrize("budget", [3, 8, 20, 30, 45])
+def test_hyperband_when_the_time_budget_ends_the_waiting_trials(budget):
+    """The budget ends every waiting trial, paused ones at a milestone too; a bracket whose
+    rung that completes stops nothing from inside that (it used to, and crashed the run)."""
+    scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    controller = make_controller(17, scheduler=scheduler, stop=None)
+    controller.time_budget_s = budget  # simulated seconds
+    backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve))
+    run_loop(controller, backend)
+    # TERMINATED, but for a trial whose pause was being saved as the budget ran out: the
+    # controller leaves that one PAUSED, with any pausing scheduler (a gap of the controller).
+    statuses = {t.status for t in controller.trials}
+    assert TrialStatus.TERMINATED in statuses
+    assert statuses <= {TrialStatus.TERMINATED, TrialStatus.PAUSED}
+    assert not backend.hosted
+
+
 def test_schedulers_pickle_with_their_trials_for_resume():
     """The experiment state pickles a stateful scheduler together with the trials (resume);
     HyperBand's brackets refer to the trials themselves."""

@@ -154,7 +154,7 @@ class HyperBandScheduler(FIFOScheduler):
         self._bands: list[list[_Bracket | None]] = [[]]
         self._current: _Bracket | None = None
         self._trial_info: dict[str, _Bracket] = {}
-        # Trials stopped while they were still pausing: stopped once they are PAUSED.
+        # Trials halving stopped: stopped from choose_trial_to_run (once PAUSED).
         self._doomed: dict[str, Trial] = {}
         self._num_stopped = 0
         self._missing_keys = MissingKeys()
@@ -201,16 +201,16 @@ class HyperBandScheduler(FIFOScheduler):
         bracket.update(trial.trial_id, read_[0], read_[1])
         if bracket.goes_on(trial.trial_id):
             return self.CONTINUE
-        return self._process(trial_runner, bracket, trial.trial_id)
+        return self._process(bracket, trial.trial_id)
 
-    def _process(self, runner: TrialRunner, bracket: _Bracket, current: str | None) -> str:
+    def _process(self, bracket: _Bracket, current: str | None) -> str:
         """PAUSE the current trial unless the rung is complete; then halve the bracket."""
         if not bracket.rung_done():
             return self.PAUSE
         if bracket.finished():
             for trial_id in list(bracket.trials):
                 if trial_id != current:
-                    self._end(runner, bracket, trial_id)
+                    self._end(bracket, trial_id)
             if current is not None:
                 bracket.drop(current)
                 self._trial_info.pop(current, None)
@@ -227,7 +227,7 @@ class HyperBandScheduler(FIFOScheduler):
                 self._trial_info.pop(trial_id, None)
                 action = self.STOP
             else:
-                self._end(runner, bracket, trial_id)
+                self._end(bracket, trial_id)
         for trial_id in good:
             if trial_id == current:
                 action = self.CONTINUE
@@ -235,41 +235,38 @@ class HyperBandScheduler(FIFOScheduler):
                 bracket.promoted.add(trial_id)
         return action
 
-    def _end(self, runner: TrialRunner, bracket: _Bracket, trial_id: str) -> None:
-        """Stop a trial waiting at the milestone (forgotten first: stopping it calls
-        on_trial_remove, which must find nothing to do)."""
+    def _end(self, bracket: _Bracket, trial_id: str) -> None:
+        """Stop a trial waiting at the milestone: forgotten now, stopped from the next
+        ``choose_trial_to_run``. Not at once: a trial still saving its pause would drop the
+        stop, and this runs inside the controller's hooks, also while it ends every waiting
+        trial (time budget), where stopping another one would pull it from under it."""
         trial = bracket.trials[trial_id]
         bracket.drop(trial_id)
         self._trial_info.pop(trial_id, None)
-        if trial.status == TrialStatus.RUNNING:
-            # Still saving its pause: the controller would drop a stop asked for now, so it
-            # is stopped once it is PAUSED (choose_trial_to_run looks first).
-            self._doomed[trial_id] = trial
-        elif not trial.is_finished:
-            runner.trial_executor.stop_trial(trial)
+        self._doomed[trial_id] = trial
 
-    def _forget(self, runner: TrialRunner, trial: Trial) -> None:
+    def _forget(self, trial: Trial) -> None:
         bracket = self._trial_info.pop(trial.trial_id, None)
         if bracket is None:
             return
         bracket.drop(trial.trial_id)
         # The trial the others were waiting for may be this one.
         if bracket.trials:
-            self._process(runner, bracket, None)
+            self._process(bracket, None)
 
     def on_trial_complete(
         self, trial_runner: TrialRunner, trial: Trial, result: dict[str, Any]
     ) -> None:
         """A trial ended (its stop rule, or stopped here): the rung may now be complete."""
-        self._forget(trial_runner, trial)
+        self._forget(trial)
 
     def on_trial_remove(self, trial_runner: TrialRunner, trial: Trial) -> None:
         """A trial was stopped from outside: the rung may now be complete."""
-        self._forget(trial_runner, trial)
+        self._forget(trial)
 
     def on_trial_error(self, trial_runner: TrialRunner, trial: Trial) -> None:
         """A trial failed for good: the rung may now be complete."""
-        self._forget(trial_runner, trial)
+        self._forget(trial)
 
     def choose_trial_to_run(self, trial_runner: TrialRunner) -> Trial | None:
         """A PENDING trial, or a PAUSED one promoted to the next milestone, from the least
