@@ -407,12 +407,15 @@ def test_hyperband_ray_defaults_and_errors():
         HyperBandScheduler(reduction_factor=1)
 
 
-def test_hyperband_fills_brackets_in_order_and_halves_each_when_its_rung_is_complete():
+@pytest.mark.parametrize("limit", [None, 2])
+def test_hyperband_fills_brackets_in_order_and_halves_each_when_its_rung_is_complete(limit):
     """max_t 9, eta 3: the first band is a bracket of 3 trials run to 9, one of 5 run to 3
     whose best 2 go on to 9, and one of 9 run to 1 whose best 3 go to 3 and best 1 to 9.
-    Paused trials resume from their checkpoints; the rest stop at the milestone."""
+    Paused trials resume from their checkpoints; the rest stop at the milestone. Trials are
+    made as they can start, so with max_concurrent_trials=2 a bracket fills only as its
+    first trials pause: its rung waits until it is filled."""
     scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
-    controller = make_controller(17, scheduler=scheduler, stop=None)
+    controller = make_controller(17, scheduler=scheduler, stop=None, max_concurrent_trials=limit)
     backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve))
     rows = run_loop(controller, backend)
     assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
@@ -431,6 +434,19 @@ def test_hyperband_fills_brackets_in_order_and_halves_each_when_its_rung_is_comp
     assert [r["iterations_since_restore"] for r in resumed] == [1, 2, 3, 1, 2, 3, 4, 5, 6]
     assert "num_stopped=11 total_brackets=3" in scheduler.debug_string()
     assert not backend.hosted
+
+
+def test_hyperband_halves_an_unfilled_last_bracket_once_no_more_trials_come():
+    """12 trials: brackets of 3 and 5, then 4 of the third's 9. Once the search has no more,
+    the 4 are halved as a full bracket would be: the best 3 go to 3, the best 1 to 9."""
+    scheduler = HyperBandScheduler(metric="loss", mode="min", max_t=9, reduction_factor=3)
+    controller = make_controller(12, scheduler=scheduler, stop=None, max_concurrent_trials=2)
+    backend = SimulatedBackend(workers(4), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    ends = {t: r[-1]["training_iteration"] for t, r in rows.rows.items()}
+    last = sorted(range(8, 12), key=lambda i: quality({"i": i}))
+    assert [ends[f"t{i}"] for i in last] == [9, 3, 3, 1]
 
 
 def test_hyperband_through_the_whole_loop():

@@ -33,7 +33,8 @@ class _Bracket:
     """One bracket: its live trials, their progress and score, and the current milestone."""
 
     def __init__(self, n0: int, r0: float, max_t: float, eta: float, s: int, stop_last: bool):
-        self.n = n0
+        self.n0 = self.n = n0
+        self.added = 0
         self.milestone = r0
         self.halves = s
         self.max_t = max_t
@@ -51,9 +52,11 @@ class _Bracket:
             previous, n, r = r, math.ceil(n / eta), min(r * eta, max_t)
 
     def filled(self) -> bool:
-        return len(self.trials) >= self.n
+        """Whether it has taken its ``n0`` trials (whatever happened to them since)."""
+        return self.added >= self.n0
 
     def add(self, trial: Trial) -> None:
+        self.added += 1
         self.trials[trial.trial_id] = trial
         self.times[trial.trial_id] = 0.0
         self.scores[trial.trial_id] = -math.inf
@@ -203,9 +206,10 @@ class HyperBandScheduler(FIFOScheduler):
             return self.CONTINUE
         return self._process(bracket, trial.trial_id)
 
-    def _process(self, bracket: _Bracket, current: str | None) -> str:
-        """PAUSE the current trial unless the rung is complete; then halve the bracket."""
-        if not bracket.rung_done():
+    def _process(self, bracket: _Bracket, current: str | None, exhausted: bool = False) -> str:
+        """PAUSE the current trial unless the rung is complete (every trial of the bracket at
+        the milestone, and the bracket filled or no more trials to come); then halve it."""
+        if not bracket.rung_done() or not (bracket.filled() or exhausted):
             return self.PAUSE
         if bracket.finished():
             for trial_id in list(bracket.trials):
@@ -271,6 +275,20 @@ class HyperBandScheduler(FIFOScheduler):
     def choose_trial_to_run(self, trial_runner: TrialRunner) -> Trial | None:
         """A PENDING trial, or a PAUSED one promoted to the next milestone, from the least
         complete bracket of the oldest band first (Ray's order)."""
+        current = self._current
+        if (
+            current is not None
+            and not current.filled()
+            and current.trials
+            and current.rung_done()
+            and not any(
+                t.status == TrialStatus.PENDING for t in reversed(trial_runner.get_trials())
+            )
+        ):
+            # Trials are made as they can start, and the controller makes one right before
+            # asking here whenever the search has more: none PENDING means none will come, so
+            # the last bracket is halved with the trials it has.
+            self._process(current, None, exhausted=True)
         for trial_id, trial in list(self._doomed.items()):
             if trial.status != TrialStatus.RUNNING:
                 # PAUSED now; or PENDING, when the run was resumed before its pause was saved.
