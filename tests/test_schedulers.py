@@ -525,3 +525,16 @@ def test_schedulers_pickle_with_their_trials_for_resume():
         if isinstance(s, HyperBandScheduler):
             bracket = restored._trial_info[back[0].trial_id]
             assert bracket.trials[back[0].trial_id] is back[0]
+
+
+def test_hyperband_without_stop_last_trials_lets_the_survivors_run_to_their_stop_rule():
+    scheduler = HyperBandScheduler(
+        metric="loss", mode="min", max_t=9, reduction_factor=3, stop_last_trials=False
+    )
+    controller = make_controller(17, scheduler=scheduler, stop={"training_iteration": 12})
+    backend = SimulatedBackend(workers(2), ScriptedTrainable(learning_curve))
+    rows = run_loop(controller, backend)
+    assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
+    ends = sorted(r[-1]["training_iteration"] for r in rows.rows.values())
+    # The same survivors as with stop_last_trials (3 + 2 + 1) go on to the stop rule.
+    assert ends == [1] * 6 + [3] * 5 + [12] * 6
