@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
+from .hyperband import HyperBandScheduler
+from .median_stopping_rule import MedianStoppingRule
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
-__all__ = ["FIFOScheduler", "TrialScheduler"]
+__all__ = [
+    "ASHAScheduler",
+    "AsyncHyperBandScheduler",
+    "FIFOScheduler",
+    "HyperBandScheduler",
+    "MedianStoppingRule",
+    "TrialScheduler",
+]
