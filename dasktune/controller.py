@@ -916,10 +916,12 @@ def _user_hook(obj: Any, hook: str, *args: Any) -> Any:
     except TuneError:
         raise
     except Exception as exc:
+        if type(obj).__module__.startswith("dasktune."):
+            raise  # dasktune's own schedulers and searchers raise errors that name the fix
+        kind = "scheduler" if isinstance(obj, TrialScheduler) else "search algorithm"
         raise TuneError(
             f"{type(obj).__name__}.{hook}() raised {type(exc).__name__}: {exc}; fix it, or "
-            f"run without this {'scheduler' if isinstance(obj, TrialScheduler) else 'search'} "
-            "algorithm."
+            f"run without this {kind}."
         ) from exc
 
 

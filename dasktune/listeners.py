@@ -7,6 +7,7 @@ that needs I/O off the loop hands it to ``spawn_io``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,12 +64,12 @@ class Listeners(Listener):
             listener.after_tick(now, trials, iteration)
 
     async def on_run_end(self, trials: list[Trial]) -> None:
-        """Each listener's ``on_run_end``, in order; the first error is raised after all ran."""
-        first: BaseException | None = None
-        for listener in self._listeners:
-            try:
-                await listener.on_run_end(trials)
-            except Exception as exc:  # noqa: BLE001 - the others must still close
-                first = first or exc
-        if first is not None:
-            raise first
+        """Every listener's ``on_run_end`` at once (each waits on storage within one deadline:
+        in turn, their deadlines would add up); the first error is raised after all ended."""
+        outcomes = await asyncio.gather(
+            *(listener.on_run_end(trials) for listener in self._listeners),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
