@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -63,8 +64,11 @@ class Phases(tune.Callback):
         self.last = now
 
 
-def time_tune_run(client: Client, local_dir: str, trials: int, results: int) -> dict[str, float]:
-    """Wall seconds of one tune.run, and its start/steady/end split."""
+def time_tune_run(
+    client: Client, local_dir: str, trials: int, results: int, **extra: Any
+) -> dict[str, float]:
+    """Wall seconds of one tune.run (``extra``: more of its arguments), and its
+    start/steady/end split."""
     phases = Phases()
     started = time.perf_counter()
     tune.run(
@@ -76,6 +80,7 @@ def time_tune_run(client: Client, local_dir: str, trials: int, results: int) -> 
         local_dir=local_dir,
         verbose=0,
         callbacks=[phases],
+        **extra,
     )
     ended = time.perf_counter()
     first = phases.first or ended
@@ -124,7 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run and print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="loggers=[JsonLogger, CSVLogger]: the default loggers less TensorBoard's",
+    )
     args = parser.parse_args(argv)
+    extra: dict[str, Any] = {}
+    if args.no_tensorboard:
+        from dasktune.logger import CSVLogger, JsonLogger
+
+        extra["loggers"] = [JsonLogger, CSVLogger]
     cluster = LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
@@ -135,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             time_tune_run(client, local_dir, 2, 5)  # warm-up: worker imports
             time_raw_loop(cluster.scheduler_address)
             for _ in range(args.reps):
-                runs.append(time_tune_run(client, local_dir, TRIALS, RESULTS))
+                runs.append(time_tune_run(client, local_dir, TRIALS, RESULTS, **extra))
                 raw.append(time_raw_loop(cluster.scheduler_address))
-                small.append(time_tune_run(client, local_dir, 100, 1)["wall"])
+                small.append(time_tune_run(client, local_dir, 100, 1, **extra)["wall"])
     finally:
         client.close()
         cluster.close()
