@@ -163,6 +163,8 @@ class Controller:
         self._out: list[Instruction] = []
         self._stopping = False
         self._stopping_since = 0.0
+        # The time budget ends waiting trials too (Ray): a trial pausing then ends TERMINATED.
+        self._ending_waiting = False
         self._dirty = True  # something changed that may let a trial start
         # The search algorithm had no trial for now (a Searcher's None): ask again next turn,
         # even if nothing else changes (say, nothing runs).
@@ -703,8 +705,10 @@ class Controller:
         then = self._after_save.pop(trial.trial_id, _TRAIN)
         if then == _TRAIN:
             self._continue(trial, _TRAIN)
-        else:
-            self._stop(trial, then)
+            return
+        if then == _PAUSE and (self._requests.get(trial.trial_id) == _STOP or self._stopping):
+            then = _STOP  # stopped while it saved for a pause: it ends, it does not wait
+        self._stop(trial, then)
 
     def _commit(self, trial: Trial, committed: Iterable[tuple[str, int]]) -> None:
         book = self.checkpoints_of(trial)
@@ -733,7 +737,7 @@ class Controller:
         failure = self._failure.pop(trial_id, None)
         if failure is not None:
             self._settle_failure(trial, *failure)
-        elif why == _PAUSE:
+        elif why == _PAUSE and not (self._stopping and self._ending_waiting):
             trial.status = TrialStatus.PAUSED
             trial.restore_path = trial.checkpoint
             self._paused.append(trial)
@@ -899,6 +903,7 @@ class Controller:
             self._stopping_since = self._now
         if not end_waiting:
             return
+        self._ending_waiting = True
         waiting = [t for q in self._pending.values() for t in q] + self._paused
         self._pending.clear()
         self._paused = []

@@ -506,3 +506,32 @@ def test_a_raising_scheduler_hook_fails_the_run_naming_it():
         TuneError, match=r"Broken.choose_trial_to_run\(\) raised RuntimeError: oops"
     ):
         add_workers(c, w={"CPU": 1})
+
+
+def test_a_trial_stopped_while_it_saves_for_a_pause_ends_instead_of_waiting():
+    class PauseAtOne(FIFOScheduler):
+        def on_trial_result(self, trial_runner, trial, result):
+            return self.PAUSE
+
+    c = make_controller(1, scheduler=PauseAtOne(), stop=None)
+    (t,) = running(c)
+    assert calls(results(c, t, {"training_iteration": 1})) == [("Save", "t0")]
+    c.runner.trial_executor.stop_trial(t)  # while the pause's checkpoint is being saved
+    assert calls(c.handle(E.CheckpointSaved("t0", 1, 1, [("u/c1", 1)]))) == [("Stop", "t0")]
+    c.handle(E.TrialStopped("t0", 1))
+    assert t.status == TrialStatus.TERMINATED and c.is_finished
+
+
+def test_the_time_budget_ends_a_trial_that_was_pausing():
+    class PauseAtOne(FIFOScheduler):
+        def on_trial_result(self, trial_runner, trial, result):
+            return self.PAUSE
+
+    c = make_controller(1, scheduler=PauseAtOne(), stop=None, time_budget_s=5)
+    c.handle(E.Tick(0.0))
+    (t,) = running(c)
+    results(c, t, {"training_iteration": 1})  # Save for the pause is in flight
+    c.handle(E.Tick(6.0))  # the budget is spent
+    c.handle(E.CheckpointSaved("t0", 1, 1, [("u/c1", 1)]))
+    c.handle(E.TrialStopped("t0", 1))
+    assert t.status == TrialStatus.TERMINATED and c.is_finished
