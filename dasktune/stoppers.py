@@ -96,8 +96,8 @@ class DictStopper(Stopper):
 def criterion_reached(result: Mapping[str, Any], key: str, threshold: Any) -> bool | None:
     """Whether ``result[key] >= threshold``; None when the result lacks ``key``. A value that
     cannot be compared with a number (a string, an array) is a ``TypeError`` naming it."""
-    reached = _lookup(result, key)
-    if reached is _MISSING:
+    reached = lookup(result, key)
+    if reached is MISSING:
         return None
     try:
         return bool(reached >= threshold)
@@ -110,17 +110,19 @@ def criterion_reached(result: Mapping[str, Any], key: str, threshold: Any) -> bo
         ) from exc
 
 
-_MISSING = object()
+# What lookup() returns for a key a result lacks (None is a value a result may hold).
+MISSING = object()
 
 
-def _lookup(result: Mapping[str, Any], key: str) -> Any:
-    """``result[key]``, where ``a/b`` also reaches ``result["a"]["b"]``."""
+def lookup(result: Mapping[str, Any], key: str) -> Any:
+    """``result[key]``, where ``a/b`` also reaches ``result["a"]["b"]``; MISSING if absent.
+    Stop rules and the schedulers read results this way."""
     if key in result:
         return result[key]
     node: Any = result
     for part in key.split("/"):
         if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
+            return MISSING
         node = node[part]
     return node
 

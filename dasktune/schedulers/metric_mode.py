@@ -9,21 +9,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from ..stoppers import MISSING, lookup
+
 MODES = ("min", "max")
-
-MISSING = object()
-
-
-def lookup(result: Mapping[str, Any], key: str) -> Any:
-    """``result[key]``, where ``a/b`` also reaches ``result["a"]["b"]``; MISSING if absent."""
-    if key in result:
-        return result[key]
-    node: Any = result
-    for part in key.split("/"):
-        if not isinstance(node, Mapping) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
 
 
 class MissingKeys:

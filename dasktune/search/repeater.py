@@ -11,7 +11,7 @@ from typing import Any
 
 import cloudpickle
 
-from .searcher import Searcher, Suggestion
+from .searcher import Searcher, Suggestion, WrappingSearcher
 
 TRIAL_INDEX = "__trial_index__"
 
@@ -33,7 +33,7 @@ class _Group:
         return len(self.scores) >= self.size
 
 
-class Repeater(Searcher):
+class Repeater(WrappingSearcher):
     """Runs each of ``searcher``'s suggestions ``repeat`` times; when the whole group ended,
     the inner searcher gets ``on_trial_complete`` once, with the NaN-ignoring mean of the group's
     metric (an errored trial counts as NaN; a group with no score at all is reported as an
@@ -43,8 +43,7 @@ class Repeater(Searcher):
     """
 
     def __init__(self, searcher: Searcher, repeat: int = 1, set_index: bool = True) -> None:
-        if not isinstance(searcher, Searcher):
-            raise TypeError(f"Repeater wraps a dasktune.search.Searcher, got {type(searcher)}")
+        self._check_inner("Repeater", searcher)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"repeat must be an int >= 1, got {repeat!r}")
         self.searcher = searcher
@@ -53,22 +52,6 @@ class Repeater(Searcher):
         self._current: _Group | None = None
         self._groups: dict[str, _Group] = {}  # trial id -> its group
         super().__init__(searcher.metric, searcher.mode)
-
-    @property
-    def metric(self) -> str | None:
-        """The inner searcher's metric."""
-        return self.searcher.metric
-
-    @property
-    def mode(self) -> str | None:
-        """The inner searcher's mode."""
-        return self.searcher.mode
-
-    def set_search_properties(
-        self, metric: str | None, mode: str | None, config: dict[str, Any]
-    ) -> bool:
-        """Passed on to the inner searcher."""
-        return self.searcher.set_search_properties(metric, mode, config)
 
     def suggest(self, trial_id: str) -> Suggestion:
         """The current group's config again, or a new suggestion once the group is full."""

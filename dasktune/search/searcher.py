@@ -267,24 +267,19 @@ class SearchGenerator(SearchAlgorithm):
             self.searcher.set_state(state["searcher"])
 
 
-class ConcurrencyLimiter(Searcher):
-    """At most ``max_concurrent`` of ``searcher``'s suggestions run at once (Ray's
-    ``ConcurrencyLimiter``): it answers None (ask again later) while that many are live."""
+class WrappingSearcher(Searcher):
+    """A searcher around another (``self.searcher``): metric, mode and search properties are
+    the inner searcher's."""
 
-    def __init__(self, searcher: Searcher, max_concurrent: int) -> None:
+    searcher: Searcher
+
+    @staticmethod
+    def _check_inner(wrapper: str, searcher: Any) -> None:
         if not isinstance(searcher, Searcher):
             raise TypeError(
-                f"ConcurrencyLimiter wraps a dasktune.search.Searcher, got "
-                f"{type(searcher).__name__}"
+                f"{wrapper} wraps a dasktune.search.Searcher, got {type(searcher).__name__}; "
+                f"pass a Searcher (e.g. OptunaSearch(...)) to {wrapper}(...)."
             )
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
-            raise TypeError(f"max_concurrent must be an int, got {max_concurrent!r}")
-        if max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
-        self.searcher = searcher
-        self.max_concurrent = max_concurrent
-        self._live: set[str] = set()
-        super().__init__(searcher.metric, searcher.mode)
 
     @property
     def metric(self) -> str | None:
@@ -301,6 +296,22 @@ class ConcurrencyLimiter(Searcher):
     ) -> bool:
         """Passed on to the inner searcher."""
         return self.searcher.set_search_properties(metric, mode, config)
+
+
+class ConcurrencyLimiter(WrappingSearcher):
+    """At most ``max_concurrent`` of ``searcher``'s suggestions run at once (Ray's
+    ``ConcurrencyLimiter``): it answers None (ask again later) while that many are live."""
+
+    def __init__(self, searcher: Searcher, max_concurrent: int) -> None:
+        self._check_inner("ConcurrencyLimiter", searcher)
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int):
+            raise TypeError(f"max_concurrent must be an int, got {max_concurrent!r}")
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
+        self.searcher = searcher
+        self.max_concurrent = max_concurrent
+        self._live: set[str] = set()
+        super().__init__(searcher.metric, searcher.mode)
 
     def suggest(self, trial_id: str) -> Suggestion:
         """The inner searcher's suggestion, or None at the cap."""
