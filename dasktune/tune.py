@@ -86,14 +86,16 @@ _IGNORED_RAY_ARGS = {
     "server_port": "there is no Tune server",
     "queue_trials": "pending trials always wait for free slots",
     "ray_auto_init": "there is no Ray to start",
-    "trial_executor": "the Dask backend is the executor",
     "export_formats": "model export is not supported",
     "log_to_file": "worker logs stay with Dask",
 }
 
-# Ray arguments that carry user code dasktune does not run yet: refused, never ignored. (None
-# today; loggers= and progress_reporter= run.)
-_REFUSED_RAY_ARGS: dict[str, str] = {}
+# Ray arguments that carry user code dasktune cannot run: refused, never ignored.
+_REFUSED_RAY_ARGS: dict[str, str] = {
+    "trial_executor": "dasktune's Dask backend runs the trials, so a custom Ray TrialExecutor "
+    "cannot; remove trial_executor=, and put what it did in a tune.Callback (callbacks=) or a "
+    "scheduler (scheduler=)",
+}
 
 
 def run(
@@ -779,6 +781,13 @@ def _describe_cluster(client: Any) -> str:
 
 
 def _check_ray_only_args(args: Mapping[str, Any]) -> None:
+    for key in ("sync_to_cloud", "sync_to_driver"):
+        if callable(args.get(key)):
+            raise ValueError(
+                f"tune.run({key}=<function>): dasktune runs no sync function (workers write to "
+                "storage themselves, through fsspec); remove it, and give local_dir= an fsspec "
+                "URL (e.g. 's3://bucket/prefix') with storage_options= instead."
+            )
     for key, why in _REFUSED_RAY_ARGS.items():
         if args.get(key) is not None:
             raise ValueError(f"tune.run({key}=...): {why}.")

@@ -94,3 +94,10 @@ def test_ignored_ray_argument_warns(client, results_dir):
             local_dir=results_dir,
             verbose=0,
         )
+
+
+def test_ray_arguments_that_carry_code_dasktune_cannot_run_are_refused():
+    with pytest.raises(ValueError, match="trial_executor=.*tune.Callback"):
+        run_fast(Counter, trial_executor=object())
+    with pytest.raises(ValueError, match="sync_to_cloud=<function>.*fsspec"):
+        run_fast(Counter, sync_to_cloud=lambda source, target: None)
