@@ -89,8 +89,9 @@ class ImprovementData:
 class TimeVaryingGP:
     """GP regression on rows whose first column is time.
 
-    ``k(a, b) = variance * exp(-|a' - b'|^2 / (2 lengthscale^2)) * (1 - epsilon) ** (|t_a - t_b| / 2)``
-    where ``a'`` is a row without its time. Noise is a fitted diagonal term.
+    ``k(a, b) = variance * exp(-|a' - b'|^2 / (2 lengthscale^2))
+    * (1 - epsilon) ** (|t_a - t_b| / 2)``, where ``a'`` is a row without its time.
+    Noise is a fitted diagonal term.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -252,7 +253,7 @@ def select_hyperparameters(
         if -res.fun > best_score:
             best_h, best_score = res.x, float(-res.fun)
     chosen = lows + np.clip(best_h, 0, 1) * (highs - lows)
-    return {name: float(value) for name, value in zip(names, chosen)}
+    return {name: float(value) for name, value in zip(names, chosen, strict=True)}
 
 
 def _sigmoid(u: float) -> float:
