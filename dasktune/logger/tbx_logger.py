@@ -72,10 +72,7 @@ class TBXLogger(Logger):
         values = [
             self._summary.Value(tag=TAG_PREFIX + tag, simple_value=float(value))
             for tag, value in flatten_dict(metrics, delimiter="/").items()
-            # Ray checks exact types, so flags (bool, an Integral here) are not scalars there.
-            if isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and not math.isnan(value)
+            if _is_scalar(value)
         ]
         if values:
             # One event per result holding every scalar: SummaryWriter.add_scalar makes an event
@@ -103,6 +100,18 @@ class TBXLogger(Logger):
             self._writer.close()
 
         _writer_thread.submit(close)
+
+
+def _is_scalar(value: Any) -> bool:
+    """A real number that is not a flag or NaN. Exact types first: the ABC check costs about
+    a microsecond per metric, a tenth of the whole summary."""
+    kind = type(value)
+    if kind is float:
+        return not math.isnan(value)
+    if kind is int:
+        return True
+    # Ray checks exact types, so flags (bool, an Integral here) are not scalars there.
+    return kind is not bool and isinstance(value, numbers.Real) and not math.isnan(value)
 
 
 def wait_for_writes() -> None:
