@@ -194,9 +194,17 @@ class Controller:
         return out
 
     # -- trials --------------------------------------------------------------------------------
-    def add_trial(self, trial: Trial) -> None:
+    def add_trial(
+        self, trial: Trial, known_to_scheduler: bool = False, ended: bool = False
+    ) -> None:
         """Add a trial (from the search algorithm, or rebuilt on resume); it waits PENDING
-        unless it is already finished."""
+        unless it is already finished or PAUSED.
+
+        On resume, ``known_to_scheduler``: the scheduler was saved with this trial, so it is
+        not told of it again (HyperBand would put it in a second bracket). ``ended``: the
+        trial's log shows it ended after the state was last written; it is finished now, and
+        the scheduler and searcher hear of it as if it just completed.
+        """
         if trial.trial_id in self._by_id:
             raise ValueError(f"duplicate trial id {trial.trial_id}")
         self.trials.append(trial)
@@ -206,9 +214,14 @@ class Controller:
             if problem:
                 raise TuneError(problem)
         self._last_shape = trial.resources
-        _user_hook(self.scheduler, "on_trial_add", self.runner, trial)
-        if trial.is_finished:
+        if not known_to_scheduler:
+            _user_hook(self.scheduler, "on_trial_add", self.runner, trial)
+        if ended:
+            self._finish(trial, removed=False)
+        elif trial.is_finished:
             self._num_finished += 1
+        elif trial.status == TrialStatus.PAUSED:
+            self._paused.append(trial)
         else:
             trial.status = TrialStatus.PENDING
             self._enqueue(trial)

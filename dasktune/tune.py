@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import json
 import os
 import posixpath
 import random
@@ -65,7 +66,7 @@ from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
 from .storage_calls import StorageCalls, bounded
 from .trainable import Trainable
-from .trial import Trial
+from .trial import Trial, TrialStatus
 
 if TYPE_CHECKING:
     from distributed.security import Security
@@ -213,10 +214,11 @@ def run(
         experiment_name, location, lock = _new_experiment(root, name, trainable_name, run_uid)
     with lock:
         resumed: list[Trial] = []
+        known, ended = False, frozenset()
         state: dict[str, Any] | None = None
         if resume:
             state = _state_to_resume(location, trainable_name, fingerprint)
-            resumed, scheduler = _resume_trials(location, state, scheduler, resume)
+            resumed, scheduler, known, ended = _resume_trials(location, state, scheduler, resume)
             run_uid = state["experiment_id"]
             seed = state.get("seed", seed)
         elif seed is None:
@@ -263,7 +265,7 @@ def run(
             can_checkpoint=trainable_cls.can_checkpoint(),
         )
         for trial in resumed:
-            controller.add_trial(trial)
+            controller.add_trial(trial, known_to_scheduler=known, ended=trial.trial_id in ended)
         controller.top_up()  # the first trial now: the embedded cluster is shaped to it
         # Before any worker starts: a trainable that cannot be pickled fails here, named.
         cls_bytes = dumps_trainable(trainable_cls)
@@ -652,15 +654,30 @@ def _resume_trials(
     state: dict[str, Any],
     scheduler: TrialScheduler,
     mode: bool | str,
-) -> tuple[list[Trial], TrialScheduler]:
-    """The experiment's trials, set up to continue, and the scheduler to continue with: the
-    saved one (with its state, and the trials it refers to) when it is of the given class."""
+) -> tuple[list[Trial], TrialScheduler, bool, frozenset[str]]:
+    """The experiment's trials, set up to continue; the scheduler to continue with (the saved
+    one, with its state and the trials it refers to, when it is of the given class); whether
+    it is the saved one; and the trials whose log shows they ended after the state was last
+    written (they are not run again: Ray reruns them from their last checkpoint)."""
     restored = restore_run_objects(state.get("run_objects"), type(scheduler))
     if restored is not None:
         scheduler, trials = restored
     else:
         trials = [trial_from_record(record) for record in state["trials"]]
+    ended: set[str] = set()
     for trial in trials:
+        if trial.status in (TrialStatus.RUNNING, TrialStatus.PENDING):
+            last = bounded(
+                location.url,
+                f"reading the last result of {trial.dirname}",
+                _last_logged_result,
+                location,
+                trial.dirname,
+            )
+            if last is not None and last.get("done") is True:
+                trial.last_result = last
+                ended.add(trial.trial_id)
+                continue
         found = bounded(
             location.url,
             f"listing the checkpoints of {trial.dirname}",
@@ -668,8 +685,30 @@ def _resume_trials(
             location.join(trial.dirname),
             location.storage_options,
         )
-        plan_resume(trial, found[-1] if found else None, mode)
-    return trials, scheduler
+        plan_resume(trial, found[-1] if found else None, mode, keep_paused=restored is not None)
+    return trials, scheduler, restored is not None, frozenset(ended)
+
+
+_TAIL_BYTES = 64 * 1024
+
+
+def _last_logged_result(location: StorageLocation, dirname: str) -> dict[str, Any] | None:
+    """The last complete row of a trial's ``result.json`` (read from its tail), if any."""
+    path = location.path(dirname, R.RESULT_FILE)
+    try:
+        size = location.fs.size(path)
+        with location.fs.open(path, "rb") as f:
+            f.seek(max(0, size - _TAIL_BYTES))
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a row cut by the kill, or the first, partial line of the tail
+        return row if isinstance(row, dict) else None
+    return None
 
 
 def _acquire(location: StorageLocation, take_over: bool) -> ExperimentLock:
