@@ -46,6 +46,7 @@ class TBXLogger(Logger):
         self._writer: Any = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._last_result: dict[str, Any] | None = None
 
     def on_result(self, result: dict[str, Any]) -> None:
         """Queue the result; the writer thread turns it into a summary at the next flush (the
@@ -62,6 +63,8 @@ class TBXLogger(Logger):
             self._writer = self._events_writer(os.path.join(self.logdir, "events"))
         for result in results:
             self._write(result)
+        if results:
+            self._last_result = results[-1]
 
     def _write(self, result: dict[str, Any]) -> None:
         """Each numeric metric (nested dicts flattened with ``/``) as a scalar."""
@@ -82,6 +85,32 @@ class TBXLogger(Logger):
                 self._event(wall_time=time.time(), step=int(step), summary=summary)
             )
 
+    def _write_hparams(self) -> None:
+        """TensorBoard's HParams view, as Ray writes it when a trial ends: the config's plain
+        values (nested keys joined with ``/``) against the last result's scalars."""
+        last = self._last_result
+        if last is None or not isinstance(last.get("training_iteration"), numbers.Integral):
+            return
+        from tensorboardX.summary import hparams
+
+        params = {
+            key: (str(value) if isinstance(value, (list, tuple)) else value)
+            for key, value in flatten_dict(self.config, delimiter="/").items()
+            if isinstance(value, (str, bool, int, float, list, tuple))
+        }
+        metrics = {
+            TAG_PREFIX + tag: float(value)
+            for tag, value in flatten_dict(
+                {k: v for k, v in last.items() if k not in _NOT_SCALARS}, delimiter="/"
+            ).items()
+            if _is_scalar(value)
+        }
+        if not params:
+            return
+        step = int(last["training_iteration"])
+        for summary in hparams(params, metrics):
+            self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
+
     def flush(self) -> None:
         """Have the writer thread write pending events to the file (not waited for here: see
         :func:`wait_for_writes`)."""
@@ -97,6 +126,7 @@ class TBXLogger(Logger):
 
         def close() -> None:
             self._write_pending()
+            self._write_hparams()
             self._writer.close()
 
         _writer_thread.submit(close)
