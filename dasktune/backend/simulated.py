@@ -98,7 +98,9 @@ class SimulatedBackend:
         self.hosted: dict[str, SimulatedTrial] = {}
         self.checkpoints: dict[str, dict[str, int]] = {}  # trial id -> url -> iteration
         self.states: dict[str, Any] = {}  # url -> the trainable's state saved there
-        self.starts: list[tuple[str, str | None, dict[str, Any], str]] = []  # id, restore, config, how
+        self.starts: list[
+            tuple[str, str | None, dict[str, Any], str]
+        ] = []  # id, restore, config, how
         self.history: list[tuple[str, str, int]] = []  # (method, trial id, run)
         self.usage: list[tuple[frozenset[str], int]] = []
         self.closed = False
