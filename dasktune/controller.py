@@ -442,8 +442,15 @@ class Controller:
         if ex.tag is not None:
             trial.experiment_tag = ex.tag
         self._pin(trial, url)
-        # Its own earlier checkpoints hold the state it gave up: recovery must not adopt them.
-        self.checkpoints_of(trial).requested.clear()
+        # Its own earlier checkpoints hold the state it gave up: neither recovery nor a resumed
+        # run (which adopts the newest in its dir) may restore them, so they go (a pinned one,
+        # cloned by another trial, once that trial no longer needs it).
+        book = self.checkpoints_of(trial)
+        book.requested.clear()
+        for _, _, own in book.kept:
+            if own != url:
+                self._delete(own)
+        book.kept.clear()
         trial.checkpoint, trial.checkpoint_iteration = url, iteration
         trial.restore_path = url
         self._state_changed = True
@@ -507,6 +514,14 @@ class Controller:
                 self._cancel_exploit(receiver, f"its donor {donor} stopped with no checkpoint")
                 if idle:
                     self._continue(receiver, _TRAIN)
+
+    def _delete(self, url: str) -> None:
+        """Delete a checkpoint, unless a receiver may still restore it (then when it is
+        unpinned)."""
+        if url in self._pins:
+            self._deferred_deletes.add(url)
+        else:
+            self._out.append(DeleteCheckpoint(url))
 
     def _pin(self, trial: Trial, url: str) -> None:
         self._unpin(trial)
@@ -977,13 +992,12 @@ class Controller:
                 self._out.append(
                     Notify(Note.CHECKPOINT, trial, {"checkpoint": url, "iteration": iteration})
                 )
-            doomed = book.commit(self.retention, url, iteration)
-            if doomed is None:
+            if stale:
+                self._delete(url)  # an upload of the state the trial gave up
                 continue
-            if doomed in self._pins:
-                self._deferred_deletes.add(doomed)  # a receiver may still restore it
-            else:
-                self._out.append(DeleteCheckpoint(doomed))
+            doomed = book.commit(self.retention, url, iteration)
+            if doomed is not None:
+                self._delete(doomed)
         if fresh:
             self._unpin(trial)
             self._donor_committed(trial)

@@ -285,8 +285,10 @@ class PopulationBasedTraining(FIFOScheduler):
     def on_trial_add(self, trial_runner: TrialRunner, trial: Trial) -> None:
         """Track the trial; sample the mutated keys its config lacks."""
         require_metric_mode(type(self).__name__, self._metric, self._mode)
-        self._trial_state[trial.trial_id] = _TrialState(orig_tag=trial.experiment_tag)
         self._trials[trial.trial_id] = trial
+        if trial.trial_id in self._trial_state:
+            return  # a resumed run adds its trials again: their state goes on
+        self._trial_state[trial.trial_id] = _TrialState(orig_tag=trial.experiment_tag)
         missing = [k for k in self._hyperparam_mutations if k not in trial.config]
         for key in missing:
             fill_config(trial.config, key, self._hyperparam_mutations[key], self._rng)
