@@ -10,6 +10,7 @@ import time
 
 import fsspec
 import pytest
+from scripts import REPO, run_script
 
 import dasktune as tune
 from dasktune.schedulers import PopulationBasedTraining
@@ -128,3 +129,17 @@ def test_pbt_on_two_workers_with_s3_storage(client, s3_bucket, reuse_actors):
     receiver = by_tag[policy[-1][0]]
     own = read_json_lines(fs, f"{root}/pbt_policy_{receiver.trial_id}.txt")
     assert own[-1] == policy[-1]
+
+
+def test_pbt_function_example_runs_as_a_script(tmp_path):
+    """examples/pbt_function.py as users run it: module level, no cluster given."""
+    source = (REPO / "examples" / "pbt_function.py").read_text()
+    done = run_script(tmp_path, source, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "best config: {'lr':" in done.stdout
+    root = tmp_path / "dasktune_results" / "pbt_function_example"
+    exploits = (root / "pbt_global.txt").read_text().splitlines()
+    assert exploits and f"{len(exploits)} perturbs" in done.stdout
+    for line in exploits:
+        tag, donor_tag, _, _, donor_config, new_config = json.loads(line)
+        assert tag != donor_tag and new_config != donor_config
