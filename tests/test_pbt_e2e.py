@@ -6,11 +6,14 @@ explored config, and its params.json follows the new config."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import fsspec
 import pytest
-from scripts import REPO, run_script
+from helpers import read_rows
+from scripts import REPO, run_script, script_env, start_script
 
 import dasktune as tune
 from dasktune.schedulers import PopulationBasedTraining
@@ -143,3 +146,109 @@ def test_pbt_function_example_runs_as_a_script(tmp_path):
     for line in exploits:
         tag, donor_tag, _, _, donor_config, new_config = json.loads(line)
         assert tag != donor_tag and new_config != donor_config
+
+
+RESUMABLE_PBT = """
+import os
+import time
+
+import dasktune as tune
+from dasktune.schedulers import PopulationBasedTraining
+
+
+class Toy(tune.Trainable):
+    def _setup(self, config):
+        self.acc, self.steps = 0.0, 0
+
+    def _train(self):
+        time.sleep(0.08)
+        self.steps += 1
+        self.acc += config_gain(self.config["lr"], self.steps)
+        return {"mean_accuracy": self.acc, "steps": self.steps}
+
+    def _save(self, checkpoint_dir):
+        return {"acc": self.acc, "steps": self.steps}
+
+    def _restore(self, checkpoint):
+        self.acc, self.steps = checkpoint["acc"], checkpoint["steps"]
+
+
+def config_gain(lr, step):
+    optimal = max(0.01, 0.1 - 0.001 * step)
+    return max(0.0, 1.0 - abs(lr - optimal) / optimal) * 0.1
+
+
+tune.run(
+    Toy,
+    name="pbt_resume",
+    scheduler=PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=5,
+        hyperparam_mutations={"lr": tune.uniform(0.001, 0.2)},
+    ),
+    metric="mean_accuracy",
+    mode="max",
+    config={"lr": tune.grid_search([0.001, 0.003, 0.01, 0.03])},
+    stop={"training_iteration": 80},
+    resume=os.environ.get("RESUME") == "1",
+    verbose=0,
+)
+"""
+
+
+def _saved_pbt(experiment):
+    """The PBT pickled in the experiment state file, or None."""
+    from dasktune.experiment_state import restore_run_objects
+
+    path = experiment / "experiment_state.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    restored = restore_run_objects(state.get("run_objects"), PopulationBasedTraining)
+    return restored[0] if restored else None
+
+
+def test_resume_after_a_driver_crash_continues_the_population(tmp_path):
+    """The driver is SIGKILLed mid-PBT; resume=True continues the population: the
+    scheduler's state (times, policy rows) comes back from the state file and the trials from
+    their checkpoints, not from scratch."""
+    experiment = tmp_path / "dasktune_results" / "pbt_resume"
+    proc = start_script(tmp_path, RESUMABLE_PBT)
+    log = tmp_path / "script.log"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            saved = _saved_pbt(experiment)
+            if saved is not None and saved._num_perturbations >= 1:
+                break
+            assert proc.poll() is None, f"the script ended first:\n{log.read_text()}"
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {p.name: read_rows(str(p)) for p in experiment.iterdir() if p.is_dir()}
+    assert all(len(rows) < 80 for rows in before.values())
+
+    resumed = run_script(tmp_path, RESUMABLE_PBT, env=script_env(tmp_path, RESUME="1"))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
+    final = _saved_pbt(experiment)
+    assert final._num_perturbations >= saved._num_perturbations
+    policy = (experiment / "pbt_global.txt").read_text().splitlines(keepends=True)
+    assert policy[: len(saved._global_policy)] == saved._global_policy
+    for trial_id, state in saved._trial_state.items():
+        # No trial's PBT clock went back to zero.
+        assert final._trial_state[trial_id].last_perturbation_time >= state.last_perturbation_time
+    state = json.loads((experiment / "experiment_state.json").read_text())
+    assert {t["status"] for t in state["trials"]} == {"TERMINATED"}
+    restarted = 0
+    for name, rows_before in before.items():
+        rows = read_rows(str(experiment / name))
+        again = rows[len(rows_before) :]
+        assert again and again[-1]["training_iteration"] == 80
+        if again[0]["training_iteration"] > 1:
+            restarted += 1
+            # It went on from a checkpoint: the trainable's own count agrees.
+            assert again[0]["steps"] == again[0]["training_iteration"]
+    assert restarted >= 1
