@@ -327,7 +327,8 @@ def test_replay_refuses_a_bad_file_and_a_second_trial(tmp_path):
     good.write_text(json.dumps(["0", "1", 3, 4, {"lr": 1}, {"lr": 2}]) + "\n")
     replay = PopulationBasedTrainingReplay(str(good))
     assert replay.config == {"lr": 1} and replay._policy == [(4, {"lr": 2})]
-    replay.on_trial_add(None, make_trial(0))
+    with pytest.warns(UserWarning, match="replaced by the policy's first config"):
+        replay.on_trial_add(None, make_trial(0))
     with pytest.raises(ValueError, match="num_samples=1"):
         replay.on_trial_add(None, make_trial(1))
 
@@ -542,3 +543,48 @@ def test_a_donor_that_dies_while_saving_for_a_receiver_lets_it_go_on():
     # The donor had no checkpoint: the receiver trains on with its own state and config.
     assert any(i.trial is receiver for i in of(I.Train, out))
     assert receiver.config == {"i": 0} and receiver.status == TrialStatus.RUNNING
+
+
+def test_a_worker_lost_while_the_receiver_stops_for_its_exploit_restarts_it_from_the_donor():
+    c = make_controller(n=2, stop={"training_iteration": 100}, failure_policy=FailurePolicy(1))
+    receiver, donor = running(c, workers=1)
+    url = f"mem://{donor.trial_id}/checkpoint_1"
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(1)]))
+    c.request_save(donor)
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(2)]))
+    c.handle(E.CheckpointSaved(donor.trial_id, donor.run_number, 1, [(url, 1)]))
+    c.request_exploit(receiver, donor, {"lr": 5})
+    out = c.handle(E.ResultsArrived(receiver.trial_id, receiver.run_number, [row(1)]))
+    assert of(I.Stop, out)[0].trial is receiver
+    out = c.handle(E.CallFailed(receiver.trial_id, receiver.run_number, "stop", "", True, "w0"))
+    # Retried (a lost worker counts as a failure) from the donor's checkpoint, new config.
+    assert receiver.num_failures == 1 and receiver.config == {"lr": 5}
+    assert receiver.restore_path == url
+
+
+def test_stopping_the_run_ends_receivers_waiting_for_a_donor():
+    c = make_controller(n=3, stop={"training_iteration": 100})
+    receiver, donor, other = running(c, workers=1)
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(1)]))
+    c.request_exploit(receiver, donor, {"lr": 1}, min_iteration=1)
+    out = c.handle(E.ResultsArrived(receiver.trial_id, receiver.run_number, [row(1)]))
+    assert not [i for i in out if not isinstance(i, I.Notify)]  # idles, waiting for the donor
+    out = c.handle(E.StopRequested())
+    assert [s.trial for s in of(I.Stop, out)] == [receiver]  # no reply of its own would come
+    assert receiver.config == {"i": 0}
+    c.handle(E.TrialStopped(receiver.trial_id, receiver.run_number))
+    assert receiver.status == TrialStatus.TERMINATED
+
+
+def test_a_held_receiver_can_be_stopped_and_is_not_chosen_meanwhile():
+    c = make_controller(n=3, stop={"training_iteration": 100}, max_concurrent_trials=2)
+    first, donor = running(c, workers=1)
+    c.top_up()
+    waiting = c.trials[2]
+    assert waiting.status == TrialStatus.PENDING
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(1)]))
+    assert c.request_exploit(waiting, donor, {"lr": 1}, min_iteration=1)
+    assert waiting not in c.waiting_trials() and not c.is_finished
+    assert not c.request_exploit(waiting, donor, {"lr": 2})  # one at a time
+    c.request_stop(waiting)
+    assert waiting.status == TrialStatus.TERMINATED and waiting.config == {"i": 2}
