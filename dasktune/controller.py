@@ -970,6 +970,11 @@ class Controller:
         if self._call.get(trial.trial_id) != "save":
             return  # it saved for its own exploit (a replay), which now restarts it
         then = self._after_save.pop(trial.trial_id, _TRAIN)
+        if then == _TRAIN and self._requests.get(trial.trial_id) == _PAUSE and not self._stopping:
+            # Paused while it saved (ray#28511 left such a trial RUNNING): this checkpoint is
+            # the pause's; the graceful stop commits it.
+            del self._requests[trial.trial_id]
+            then = _PAUSE
         if then == _TRAIN:
             self._continue(trial, _TRAIN)
             return

@@ -484,7 +484,8 @@ def test_a_pinned_donor_checkpoint_outlives_retention_until_the_receiver_saves()
 
 
 def test_an_exploit_asked_while_the_receiver_saves_applies_after_the_save():
-    """ray#28511: a pause asked while a trial saved left it RUNNING and hung."""
+    """ray#28511: a pause asked while a trial saved left it RUNNING and hung. Here the pause
+    takes the checkpoint being saved, and the exploit applies once it is PAUSED."""
     c = make_controller(n=2, stop={"training_iteration": 100})
     receiver, donor = running(c, workers=1)
     url = f"mem://{donor.trial_id}/checkpoint_1"
@@ -498,10 +499,8 @@ def test_an_exploit_asked_while_the_receiver_saves_applies_after_the_save():
     c.request_exploit(receiver, donor, {"lr": 2})
     c.request_pause(receiver)
     out = c.handle(E.CheckpointSaved(receiver.trial_id, receiver.run_number, 1, []))
-    (pause_save,) = of(I.Save, out)  # the pause's own save, after the one in flight
-    assert pause_save.trial is receiver and receiver.status == TrialStatus.RUNNING
-    out = c.handle(E.CheckpointSaved(receiver.trial_id, receiver.run_number, 1, []))
-    assert of(I.Stop, out)
+    # The checkpoint just taken is the pause's: it stops at once (no second save).
+    assert not of(I.Save, out) and of(I.Stop, out)[0].trial is receiver
     out = c.handle(E.TrialStopped(receiver.trial_id, receiver.run_number))
     # PAUSED with the donor's checkpoint and config; FIFO starts it again at once.
     assert [n.kind for n in of(I.Notify, out)][:2] == ["trial_pause", "trial_exploit"]
@@ -588,3 +587,10 @@ def test_a_held_receiver_can_be_stopped_and_is_not_chosen_meanwhile():
     assert not c.request_exploit(waiting, donor, {"lr": 2})  # one at a time
     c.request_stop(waiting)
     assert waiting.status == TrialStatus.TERMINATED and waiting.config == {"i": 2}
+
+
+def test_the_facade_says_whether_more_trials_will_come():
+    c = make_controller(n=2, stop={"training_iteration": 100})
+    assert c.runner.search_alg is c.search_alg and c.runner._search_alg is c.search_alg
+    running(c, workers=1)
+    assert c.runner.search_alg.is_finished()  # both trials made: no more will come
