@@ -48,9 +48,15 @@ class Toy(tune.Trainable):
         }
 
     def _save(self, checkpoint_dir):
-        return {"acc": self.acc, "steps": self.steps}
+        return {"acc": self.acc, "steps": self.steps, "owner": self.trial_id}
 
     def _restore(self, checkpoint):
+        marker = self.config.get("kill_marker")
+        if marker and checkpoint["owner"] != self.trial_id and not os.path.exists(marker):
+            # Die while restoring a donor's checkpoint (an exploit), once.
+            with open(marker, "w") as f:
+                f.write(self.trial_id)
+            os.kill(os.getpid(), signal.SIGKILL)
         self.acc = checkpoint["acc"]
         self.steps = checkpoint["steps"]
 
@@ -132,6 +138,60 @@ def test_pbt_on_two_workers_with_s3_storage(client, s3_bucket, reuse_actors):
     receiver = by_tag[policy[-1][0]]
     own = read_json_lines(fs, f"{root}/pbt_policy_{receiver.trial_id}.txt")
     assert own[-1] == policy[-1]
+
+
+def test_a_worker_killed_while_a_receiver_restores_its_donor_loses_nothing(
+    cluster_factory, tmp_path
+):
+    """The receiver's worker dies while it reads the donor's checkpoint: the trial starts
+    again elsewhere from the same committed checkpoint with the same new config, once."""
+    client = cluster_factory(n_workers=2, threads_per_worker=1)
+    marker = tmp_path / "killed"
+    pbt = PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=3,
+        hyperparam_mutations={"lr": tune.uniform(0.001, 0.2)},
+        seed=1,
+    )
+    analysis = tune.run(
+        Toy,
+        name="pbt_kill",
+        scheduler=pbt,
+        metric="mean_accuracy",
+        mode="max",
+        config={
+            "lr": tune.grid_search([0.001, 0.002, 0.004, 0.05]),
+            "kill_marker": str(marker),
+        },
+        stop={"training_iteration": 12},
+        max_failures=1,
+        local_dir=str(tmp_path / "results"),
+        client=client,
+        verbose=0,
+    )
+    assert marker.exists(), "no exploit restore was killed"
+    trials = analysis.trials
+    assert {t.status for t in trials} == {"TERMINATED"}
+    killed = next(t for t in trials if t.trial_id == marker.read_text())
+    policy = [json.loads(line) for line in open(tmp_path / "results/pbt_kill/pbt_global.txt")]
+    by_tag = {t.experiment_tag.split("@")[0]: t for t in trials}
+    rows = {t.trial_id: read_rows(t.logdir) for t in trials}
+    first_exploit = next(p for p in policy if by_tag[p[0]] is killed)
+    tag, donor_tag, _, donor_iteration, _, new_config = first_exploit
+    donor_row = next(
+        r for r in rows[by_tag[donor_tag].trial_id] if r["training_iteration"] == donor_iteration
+    )
+    after = [
+        r
+        for r in rows[killed.trial_id]
+        if r["iterations_since_restore"] == 1
+        and r["lr"] == new_config["lr"]
+        and r["training_iteration"] == donor_iteration + 1
+    ]
+    # Restored once (the killed attempt reported nothing), from the donor's state.
+    assert len(after) == 1 and after[0]["steps"] == donor_iteration + 1
+    expected = donor_row["mean_accuracy"] + gain(new_config["lr"], donor_iteration + 1)
+    assert abs(after[0]["mean_accuracy"] - expected) < 1e-9
 
 
 def test_pbt_function_example_runs_as_a_script(tmp_path):
