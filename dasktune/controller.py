@@ -915,9 +915,10 @@ class Controller:
                     return
             # pausing: the exploit applies once it is PAUSED (see _stopped)
         commit = False
-        if tid in self._awaiting and not self._stopping:
+        if tid in self._awaiting and not self._stopping and self._call.get(tid) != "start":
             # Receivers wait for this donor's checkpoint: it is taken now, committed before the
-            # reply (a pause or a stop commits its checkpoints anyway).
+            # reply (a pause or a stop commits its checkpoints anyway). Not right after a start:
+            # that would rewrite the checkpoint it restored, which others may be reading.
             if action in (_TRAIN, _SAVE) and request not in (_STOP, _PAUSE):
                 action, commit = _SAVE, True
             elif action == _STOP and request != _STOP and self._can_checkpoint:
