@@ -987,7 +987,7 @@ class Controller:
         self, trial: Trial, committed: Iterable[tuple[str, int]], stale: bool = False
     ) -> None:
         """Record committed checkpoints. ``stale``: they hold a state the trial has given up
-        for an exploit (kept for retention only, never restored)."""
+        for an exploit (uploads that were in flight then): deleted, never restored."""
         book = self.checkpoints_of(trial)
         fresh = False
         for url, iteration in committed:
