@@ -179,6 +179,9 @@ class Controller:
         self._pins: dict[str, int] = {}
         self._pinned_by: dict[str, str] = {}
         self._deferred_deletes: set[str] = set()
+        # Running trials that cloned a donor and are stopping: what their uploads still commit
+        # is the state they gave up.
+        self._gave_up: set[str] = set()
         self._quarantine: dict[str, float] = {}
         # Trials whose newest logged result was checkpointed: a closing duplicate of it needs
         # no checkpoint_at_end of its own.
@@ -429,8 +432,9 @@ class Controller:
         self._cancel_exploit(trial, f"its donor {donor} has no checkpoint and does not run")
         return False
 
-    def _clone(self, trial: Trial, url: str, iteration: int) -> None:
-        """Apply ``trial``'s exploit with the donor's checkpoint ``url``."""
+    def _clone(self, trial: Trial, url: str, iteration: int, then: str = _EXPLOIT) -> None:
+        """Apply ``trial``'s exploit with the donor's checkpoint ``url``; a running trial then
+        stops to start again at once (``then`` ``_EXPLOIT``) or to wait PAUSED (``_PAUSE``)."""
         tid = trial.trial_id
         ex = self._exploits.pop(tid)
         for waiting in self._awaiting.values():
@@ -459,7 +463,8 @@ class Controller:
         info = {"donor": donor, "checkpoint": url, "iteration": iteration, "config": trial.config}
         self._out.append(Notify(Note.TRIAL_EXPLOIT, trial, info))
         if trial.status == TrialStatus.RUNNING:
-            self._stop(trial, _EXPLOIT)
+            self._gave_up.add(tid)
+            self._stop(trial, then)
         elif self._held.pop(tid, None) is not None:
             self._requeue(trial)
 
@@ -908,12 +913,20 @@ class Controller:
         tid = trial.trial_id
         request = self._requests.pop(tid, None)
         if tid in self._exploits:
+            ex = self._exploits[tid]
+            ready = ex.donor.checkpoint is not None and (
+                ex.donor.checkpoint_iteration >= ex.min_iteration
+            )
             if self._stopping or request == _STOP or action in (_STOP, _SAVE_STOP):
                 self._cancel_exploit(trial, "it stops")
             elif action != _PAUSE and request != _PAUSE:
                 if self._resolve_exploit(trial):
                     return
-            # pausing: the exploit applies once it is PAUSED (see _stopped)
+            elif ready:
+                # Pausing with the donor's checkpoint at hand: no save of the state it gives up.
+                self._clone(trial, ex.donor.checkpoint, ex.donor.checkpoint_iteration, _PAUSE)
+                return
+            # else it pauses (saving), and the exploit applies once it is PAUSED (_stopped)
         commit = False
         if tid in self._awaiting and not self._stopping and self._call.get(tid) != "start":
             # Receivers wait for this donor's checkpoint: it is taken now, committed before the
@@ -1012,7 +1025,9 @@ class Controller:
         trial = self._live(event, "stop")
         if trial is None:
             return
-        self._commit(trial, event.committed, stale=self._ending.get(trial.trial_id) == _EXPLOIT)
+        stale = trial.trial_id in self._gave_up
+        self._gave_up.discard(trial.trial_id)
+        self._commit(trial, event.committed, stale=stale)
         self._stopped(trial)
 
     def _stopped(self, trial: Trial) -> None:
@@ -1067,6 +1082,7 @@ class Controller:
         self._out.append(Notify(Note.TRIAL_COMPLETE, trial))
 
     def _leave_running(self, trial: Trial) -> None:
+        self._gave_up.discard(trial.trial_id)
         if trial.trial_id in self._awaiting:
             self._donor_left(trial)
         self._call.pop(trial.trial_id, None)

@@ -594,3 +594,24 @@ def test_the_facade_says_whether_more_trials_will_come():
     assert c.runner.search_alg is c.search_alg and c.runner._search_alg is c.search_alg
     running(c, workers=1)
     assert c.runner.search_alg.is_finished()  # both trials made: no more will come
+
+
+def test_a_receiver_paused_with_its_exploit_saves_nothing_and_ignores_its_old_uploads():
+    """PBT pauses a receiver to yield its slot: the state it gives up is not saved, and an
+    upload of that state that commits as it stops is deleted, not adopted."""
+    c = make_controller(n=2, stop={"training_iteration": 100})
+    receiver, donor = running(c, workers=1)
+    url = f"mem://{donor.trial_id}/checkpoint_1"
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(1)]))
+    c.request_save(donor)
+    c.handle(E.ResultsArrived(donor.trial_id, donor.run_number, [row(2)]))
+    c.handle(E.CheckpointSaved(donor.trial_id, donor.run_number, 1, [(url, 1)]))
+    c.request_exploit(receiver, donor, {"lr": 4}, min_iteration=1)
+    c.request_pause(receiver)
+    out = c.handle(E.ResultsArrived(receiver.trial_id, receiver.run_number, [row(1)]))
+    assert not of(I.Save, out) and of(I.Stop, out)[0].trial is receiver
+    old = f"mem://{receiver.trial_id}/checkpoint_0"
+    out = c.handle(E.TrialStopped(receiver.trial_id, receiver.run_number, [(old, 0)]))
+    assert receiver.checkpoint == url and receiver.config == {"lr": 4}
+    assert [d.url for d in of(I.DeleteCheckpoint, out)] == [old]
+    assert "trial_pause" in [n.kind for n in of(I.Notify, out)]
