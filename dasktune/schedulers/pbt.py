@@ -16,7 +16,9 @@ a worker dies on the way. The scheduler does no I/O: its policy logs (``pbt_glob
 ``pbt_policy_<trial_id>.txt``, Ray's format) are written through ``trial_runner``.
 
 Subclasses change exploration by overriding :meth:`PopulationBasedTraining._get_new_config`
-(PB2 does) and exploitation by overriding :meth:`PopulationBasedTraining._exploit`.
+(PB2 does), what is recorded at each perturbation by overriding
+:meth:`PopulationBasedTraining._save_trial_state`, and exploitation by overriding
+:meth:`PopulationBasedTraining._exploit`.
 """
 
 from __future__ import annotations
@@ -314,10 +316,7 @@ class PopulationBasedTraining(FIFOScheduler):
                 return TrialScheduler.CONTINUE
         elif t - state.last_perturbation_time < self._perturbation_interval:
             return TrialScheduler.CONTINUE  # no checkpoint overhead between perturbations
-        if not math.isnan(value):
-            state.last_score = value
-        state.last_train_time = t
-        state.last_iteration = int(result.get("training_iteration", 0) or 0)
+        self._save_trial_state(state, t, result, trial, value)
         if not self._synch:
             state.last_perturbation_time = t
             lower, upper = self._quantiles()
@@ -371,6 +370,16 @@ class PopulationBasedTraining(FIFOScheduler):
         if not self._warned_missing:
             self._warned_missing = True
             warnings.warn(f"{text}. Such results are skipped. Warned once.", stacklevel=3)
+
+    def _save_trial_state(
+        self, state: _TrialState, time: float, result: dict[str, Any], trial: Trial, value: float
+    ) -> None:
+        """Record the result ``trial`` is ranked by at a perturbation (``value``: its metric as
+        a score to maximise). PB2 extends this to collect its training data."""
+        if not math.isnan(value):
+            state.last_score = value
+        state.last_train_time = time
+        state.last_iteration = int(result.get("training_iteration", 0) or 0)
 
     def _live(self) -> list[Trial]:
         return [t for t in self._trials.values() if not t.is_finished]
