@@ -145,14 +145,15 @@ class DaskTrialBackend:
             self._release(trial, healthy=True)
         return batch
 
-    async def save(self, trial: Trial) -> tuple[Committed, int]:
-        """Save now, upload and commit in the background."""
+    async def save(self, trial: Trial, commit: bool = False) -> tuple[Committed, int]:
+        """Save now, upload and commit in the background (``commit``: before returning)."""
         timeout = checkpoint_timeout()
         call = self.hosts.call(
             self._host(trial),
             "save",
             self.spec.storage.trial_location(trial.dirname).url,
             self.spec.storage_options,
+            not commit,
         )
         try:
             committed, iteration = await asyncio.wait_for(call, timeout)

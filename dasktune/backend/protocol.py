@@ -58,8 +58,9 @@ class TrialBackend(Protocol):
         """Train until the host must hand results over."""
         ...
 
-    async def save(self, trial: Trial) -> tuple[Committed, int]:
-        """Checkpoint into the trial's storage: (committed since last report, iteration)."""
+    async def save(self, trial: Trial, commit: bool = False) -> tuple[Committed, int]:
+        """Checkpoint into the trial's storage: (committed since last report, iteration).
+        ``commit``: return only once this checkpoint (and every earlier one) is committed."""
         ...
 
     async def finish(self, trial: Trial) -> Committed:

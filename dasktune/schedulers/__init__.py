@@ -5,6 +5,7 @@ from __future__ import annotations
 from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
 from .hyperband import HyperBandScheduler
 from .median_stopping_rule import MedianStoppingRule
+from .pbt import PopulationBasedTraining, PopulationBasedTrainingReplay
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "FIFOScheduler",
     "HyperBandScheduler",
     "MedianStoppingRule",
+    "PopulationBasedTraining",
+    "PopulationBasedTrainingReplay",
     "TrialScheduler",
 ]
