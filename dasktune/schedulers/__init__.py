@@ -5,6 +5,7 @@ from __future__ import annotations
 from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
 from .hyperband import HyperBandScheduler
 from .median_stopping_rule import MedianStoppingRule
+from .pb2 import PB2
 from .pbt import PopulationBasedTraining, PopulationBasedTrainingReplay
 from .trial_scheduler import FIFOScheduler, TrialScheduler
 
@@ -14,6 +15,7 @@ __all__ = [
     "FIFOScheduler",
     "HyperBandScheduler",
     "MedianStoppingRule",
+    "PB2",
     "PopulationBasedTraining",
     "PopulationBasedTrainingReplay",
     "TrialScheduler",

@@ -205,6 +205,10 @@ class PopulationBasedTraining(FIFOScheduler):
             runs; Ray uses the global ``random``).
     """
 
+    # Where policy logs go (PB2 writes Ray's pb2_* names).
+    _global_policy_file = GLOBAL_POLICY_FILE
+    _policy_file = POLICY_FILE
+
     def __init__(
         self,
         time_attr: str = "time_total_s",
@@ -487,8 +491,8 @@ class PopulationBasedTraining(FIFOScheduler):
         self._global_policy.append(line)
         own = [*self._policies.get(donor.trial_id, []), line]
         self._policies[trial.trial_id] = own
-        trial_runner.write_experiment_file(GLOBAL_POLICY_FILE, "".join(self._global_policy))
-        trial_runner.write_experiment_file(POLICY_FILE.format(trial.trial_id), "".join(own))
+        trial_runner.write_experiment_file(self._global_policy_file, "".join(self._global_policy))
+        trial_runner.write_experiment_file(self._policy_file.format(trial.trial_id), "".join(own))
 
 
 class PopulationBasedTrainingReplay(FIFOScheduler):
