@@ -19,7 +19,6 @@ from . import events as E
 from . import instructions as I
 from . import result as R
 from .backend.protocol import TrialBackend, TrialCodeError, WorkerLost
-from .checkpoints import delete_checkpoint
 from .controller import Controller
 from .error import StorageTimeoutError
 from .experiment_lock import REFRESH_INTERVAL_S, ExperimentLock, ExperimentLockLost
@@ -168,9 +167,7 @@ class Driver:
             self._call(ins.trial, ins.run, "find", lambda: self._find(ins))
         elif isinstance(ins, I.DeleteCheckpoint):
             self._side(
-                self._in_background(
-                    f"{DELETE}{ins.url}", delete_checkpoint, ins.url, self._storage_options()
-                )
+                self._in_background(f"{DELETE}{ins.url}", self.backend.delete_checkpoint, ins.url)
             )
         elif isinstance(ins, I.WriteFile):
             self._write_file(ins.name, ins.text)
@@ -260,9 +257,6 @@ class Driver:
         self._wake.set()
 
     # -- I/O that needs no reply ---------------------------------------------------------------
-    def _storage_options(self) -> dict[str, Any]:
-        return self.storage.location.storage_options if self.storage is not None else {}
-
     def _in_background(self, what: str, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         """A storage call off the loop, watched for an outage (see ``StorageCalls``)."""
         if self.storage_calls is None:

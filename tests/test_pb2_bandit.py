@@ -83,18 +83,18 @@ def _population_history(best_lr: float, seed: int) -> ImprovementData:
 
 def test_explore_picks_hyperparameters_near_the_fastest_improvement():
     data = _population_history(best_lr=0.3, seed=3)
-    chosen = select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, seed=0)
-    assert chosen is not None
+    chosen, kernel = select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, seed=0)
+    assert chosen is not None and kernel is not None
     assert 0.0 <= chosen["lr"] <= 1.0
     assert abs(chosen["lr"] - 0.3) < 0.15
 
 
 def test_pending_choices_push_the_next_one_elsewhere():
     data = _population_history(best_lr=0.3, seed=3)
-    first = select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, seed=0)
+    first, kernel = select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, seed=0)
     many = [[first["lr"]]] * 6
-    second = select_hyperparameters(
-        data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, pending=many, seed=0
+    second, _ = select_hyperparameters(
+        data, {"lr": (0.0, 1.0)}, time=5, reward=3.0, pending=many, seed=0, warm_start=kernel
     )
     assert second is not None
     assert second["lr"] != pytest.approx(first["lr"], abs=1e-3)
@@ -103,4 +103,4 @@ def test_pending_choices_push_the_next_one_elsewhere():
 def test_no_rows_yet_means_no_choice():
     data = ImprovementData(names=("lr",))
     data.report("a", 0, 0.0, [0.1])
-    assert select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=0, reward=0.0) is None
+    assert select_hyperparameters(data, {"lr": (0.0, 1.0)}, time=0, reward=0.0) == (None, None)

@@ -18,7 +18,7 @@ from typing import Any
 import dask
 from dask.utils import parse_timedelta
 
-from ..checkpoints import committed_checkpoints
+from ..checkpoints import committed_checkpoints, delete_checkpoint
 from ..error import StorageTimeoutError
 from ..ledger import Placement
 from ..result_batching import Batch, BatchPolicy
@@ -210,6 +210,10 @@ class DaskTrialBackend:
             self.hosts.give_back(host)
         else:
             self.hosts.discard(host)
+
+    def delete_checkpoint(self, url: str) -> None:
+        """Delete it from storage, manifest first (never seen half-deleted)."""
+        delete_checkpoint(url, self.spec.storage_options)
 
     async def find_checkpoint(
         self, trial: Trial, iterations: frozenset[int]

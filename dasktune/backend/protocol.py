@@ -82,6 +82,11 @@ class TrialBackend(Protocol):
         """The newest committed checkpoint in the trial's storage among ``iterations``."""
         ...
 
+    def delete_checkpoint(self, url: str) -> None:
+        """Delete a committed checkpoint (blocking: the driver calls it in a thread, under its
+        storage deadline)."""
+        ...
+
     async def report_usage(self, workers: frozenset[str], demand: int) -> str | None:
         """Tell the cluster which workers host trials and how many more are wanted; return
         why the report was refused, if it was."""

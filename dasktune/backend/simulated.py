@@ -103,6 +103,7 @@ class SimulatedBackend:
         ] = []  # id, restore, config, how
         self.history: list[tuple[str, str, int]] = []  # (method, trial id, run)
         self.usage: list[tuple[frozenset[str], int]] = []
+        self.deleted: list[str] = []
         self.closed = False
         self._kept: dict[str, bool] = {}
 
@@ -206,6 +207,12 @@ class SimulatedBackend:
         """Forget the trial's host."""
         self.history.append(("abandon", trial.trial_id, trial.run_number))
         self.hosted.pop(trial.trial_id, None)
+
+    def delete_checkpoint(self, url: str) -> None:
+        """Forget a stored checkpoint (``deleted`` records it)."""
+        self.deleted.append(url)
+        for saved in self.checkpoints.values():
+            saved.pop(url, None)
 
     async def find_checkpoint(
         self, trial: Trial, iterations: frozenset[int]

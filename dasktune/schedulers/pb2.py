@@ -19,7 +19,6 @@ from .pbt import PopulationBasedTraining
 
 if TYPE_CHECKING:
     from ..trial import Trial
-    from ..trial_runner import TrialRunner
 
 Path = tuple[str, ...]
 
@@ -143,21 +142,16 @@ class PB2(PopulationBasedTraining):
         # avoids sending the next cloned trial to the same place.
         self._round: list[list[float]] = []
         self._round_time = float("-inf")
+        # The GP's fitted kernel parameters: the next fit starts from them.
+        self._kernel: Any = None
 
-    def on_trial_result(
-        self, trial_runner: TrialRunner, trial: Trial, result: dict[str, Any]
-    ) -> str:
-        """PBT's decision; each ranked result also becomes a data point of the bandit."""
-        state = self._trial_state.get(trial.trial_id)
-        before = None if state is None else (state.last_train_time, state.last_score)
-        decision = super().on_trial_result(trial_runner, trial, result)
-        state = self._trial_state[trial.trial_id]
-        ranked = (state.last_train_time, state.last_score) != before
-        if ranked and state.last_score is not None:
-            self._data.report(
-                trial.trial_id, state.last_train_time, state.last_score, self._values(trial.config)
-            )
-        return decision
+    def _save_trial_state(
+        self, state: Any, time: float, result: dict[str, Any], trial: Trial, value: float
+    ) -> None:
+        """PBT's record of a ranked result; it also becomes a data point of the bandit."""
+        super()._save_trial_state(state, time, result, trial, value)
+        if state.last_score is not None:
+            self._data.report(trial.trial_id, time, state.last_score, self._values(trial.config))
 
     def _values(self, config: Mapping[str, Any]) -> list[float]:
         return [float(_get(config, path)) for path in self._bounds]
@@ -174,13 +168,14 @@ class PB2(PopulationBasedTraining):
         if time > self._round_time:
             self._round, self._round_time = [], time
         bounds = {"/".join(path): bound for path, bound in self._bounds.items()}
-        chosen = select_hyperparameters(
+        chosen, self._kernel = select_hyperparameters(
             self._data,
             bounds,
             time=time,
             reward=reward,
             pending=self._round,
             seed=self._rng.randrange(1 << 31),
+            warm_start=self._kernel,
         )
         new_config = copy.deepcopy(donor.config)
         operations: dict[str, str] = {}

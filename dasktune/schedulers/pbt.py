@@ -344,15 +344,20 @@ class PopulationBasedTraining(FIFOScheduler):
         return min(candidates, key=lambda t: self._trial_state[t.trial_id].last_train_time)
 
     def _candidates(self, trial_runner: TrialRunner) -> list[Trial]:
-        return [
-            t
-            for t in trial_runner.waiting_trials()
-            if trial_runner.has_resources(t.resources)
-            and (
+        # Asked once per resource shape, not per trial: this runs for every free slot, over
+        # every waiting trial (the whole population, paused at its perturbations).
+        fits: dict[Any, bool] = {}
+        out = []
+        for t in trial_runner.waiting_trials():
+            fit = fits.get(t.resources)
+            if fit is None:
+                fit = fits[t.resources] = trial_runner.has_resources(t.resources)
+            if fit and (
                 not self._synch
                 or self._trial_state[t.trial_id].last_train_time < self._next_perturbation_sync
-            )
-        ]
+            ):
+                out.append(t)
+        return out
 
     def debug_string(self) -> str:
         """Ray's status line."""
