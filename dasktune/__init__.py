@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 # and the scheduler (for dasktune's plugin) import this package, and only the driver needs
 # tune.run's machinery or pandas (ExperimentAnalysis).
 _EXPORTS = {
+    "Analysis": "dasktune.analysis",
     "CLIReporter": "dasktune.progress_reporter",
     "Callback": "dasktune.callback",
     "DurableTrainable": "dasktune.durable_trainable",
@@ -63,7 +64,7 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:
     from . import track
-    from .analysis import ExperimentAnalysis
+    from .analysis import Analysis, ExperimentAnalysis
     from .callback import Callback
     from .durable_trainable import DurableTrainable
     from .error import TuneError
@@ -122,6 +123,7 @@ def report(**metrics: object) -> None:
 
 
 __all__ = [
+    "Analysis",
     "CLIReporter",
     "Callback",
     "DurableTrainable",

@@ -8,6 +8,7 @@ import inspect
 import os
 import posixpath
 import random
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -282,6 +283,8 @@ def run(
                 "trainable_name": trainable_name,
                 "search_space": fingerprint,
                 "seed": seed,
+                # ExperimentAnalysis.stats()'s start_time, as Ray records it.
+                "start_time": time.time(),
             }
             batch_time = parse_timedelta(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
