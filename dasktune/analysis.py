@@ -130,8 +130,9 @@ class Analysis:
 
     The best-trial queries rank each trial by its best value of the metric over all its results
     (``scope="all"``, as Ray's ``Analysis`` does); :class:`ExperimentAnalysis` ranks by the
-    last value by default, as Ray's does. Trial folders are listed once, here; results are read on first use and cached. Call
-    :meth:`fetch_trial_dataframes` to re-list and re-read an experiment that is still running.
+    last value by default, as Ray's does. Trial folders are listed once, here; results are read
+    on first use and cached. Call :meth:`fetch_trial_dataframes` to re-list and re-read an
+    experiment that is still running.
     Trials are keyed by their ``logdir``: the trial folder's full path, or its full URL (with
     protocol, e.g. ``s3://...``) for remote storage, so it can be handed back to fsspec.
     """
