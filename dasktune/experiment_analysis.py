@@ -232,7 +232,8 @@ class ExperimentAnalysis(Analysis):
     @property
     def best_config(self) -> dict[str, Any]:
         """:meth:`get_best_config` with the default metric and mode."""
-        return copy.deepcopy(self._configs[self._default_best("best_config")])
+        logdir = self._default_best("best_config")  # loads the configs on first use
+        return copy.deepcopy(self._configs[logdir])
 
     @property
     def best_result(self) -> dict[str, Any]:
