@@ -3,13 +3,15 @@ object or a dict spec, and to run several.
 
 An :class:`Experiment` holds the arguments of one ``tune.run`` (Ray's names); dasktune runs it
 with ``tune.run`` itself, so every argument means what it means there and is checked the same
-way. Ray runs several experiments in one trial loop at once; dasktune runs them one after
-the other (with a warning), each with the shared scheduler, callbacks and settings (so pass a
-stateless scheduler, or one experiment, when the scheduler keeps state across trials).
+way; ``tune.run(Experiment(...))`` works too. Ray runs several experiments in one trial loop at
+once; dasktune runs them one after the other (with a warning), each with the shared scheduler,
+callbacks and settings (so pass a stateless scheduler, or one experiment, when the scheduler
+keeps state across trials).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -118,6 +120,35 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment({self.name!r}, {self.run_identifier!r})"
+
+
+def run_arguments_with(experiment: Experiment, run_locals: dict[str, Any]) -> dict[str, Any]:
+    """``tune.run(experiment, ...)``'s arguments: the experiment's own, plus those ``run`` got
+    that the experiment does not set (``run_locals`` is ``run``'s ``locals()`` on entry).
+
+    Raises:
+        TypeError: An argument both the experiment and ``run`` set (Ray silently takes the
+            experiment's).
+    """
+    from .tune import run
+
+    given: dict[str, Any] = {}
+    for name, parameter in inspect.signature(run).parameters.items():
+        if name == "run_or_experiment":
+            continue
+        if parameter.kind is parameter.VAR_KEYWORD:
+            given.update(run_locals[name])
+        elif run_locals[name] is not parameter.default:
+            given[name] = run_locals[name]
+    own = experiment.run_arguments()
+    both = sorted(set(given) & set(own))
+    if both:
+        raise TypeError(
+            f"tune.run() got Experiment {experiment.name!r} and also {', '.join(both)}, which "
+            f"the experiment sets; give each once (in the Experiment, or to tune.run with the "
+            f"trainable itself)."
+        )
+    return {**given, **own}
 
 
 def convert_to_experiment_list(experiments: Any) -> list[Experiment]:

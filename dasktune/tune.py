@@ -29,6 +29,7 @@ from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
+from .experiment import Experiment, run_arguments_with
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
@@ -155,6 +156,8 @@ def run(
     Returns an :class:`ExperimentAnalysis` (or the trials, with ``return_trials=True``). Raises
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
     """
+    if isinstance(run_or_experiment, Experiment):  # Ray's tune.run(tune.Experiment(...))
+        return run(**run_arguments_with(run_or_experiment, locals()))
     _check_ray_only_args(ray_only_args)
     verbose = _verbosity(verbose)
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)

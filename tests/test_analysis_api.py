@@ -178,6 +178,9 @@ def test_experiment_specs():
         convert_to_experiment_list({"e": {"config": {}}})
     with pytest.raises(TypeError, match="must be an Experiment"):
         convert_to_experiment_list(["e"])
+    # tune.run(Experiment) with an argument the experiment also sets: an error before any work.
+    with pytest.raises(TypeError, match="also stop, which the experiment sets"):
+        tune.run(exp, stop={"training_iteration": 5})
 
 
 RUN_EXPERIMENTS = """
@@ -207,6 +210,9 @@ print("TRIALS", json.dumps([[t.status, t.trial_id, t.last_result["trial_id_seen"
 via_dict = tune.run_experiments({{"third": {{"run": train, "config": {{"a": 7}},
                                              "local_dir": {local_dir!r}}}}}, verbose=0)
 print("DICT", via_dict[0].status, via_dict[0].last_result["score"])
+analysis = tune.run(tune.Experiment("fourth", train, config={{"a": 4}}, local_dir={local_dir!r}),
+                    verbose=0, metric="score", mode="max")
+print("RUN_EXPERIMENT", analysis.best_result["score"], analysis.best_trial.status)
 
 # The same function outside tune.run: track.init() writes a folder ExperimentAnalysis reads.
 with warnings.catch_warnings(record=True) as caught:
@@ -233,7 +239,8 @@ def test_run_experiments_track_and_trial_names(tmp_path):
     for status, trial_id, seen, same_dir, name_ok in trials:
         assert status == "TERMINATED" and seen == trial_id and same_dir and name_ok
     assert lines["DICT"] == "TERMINATED 14"
-    assert sorted(os.listdir(local_dir)) == ["first", "second", "third"]
+    assert lines["RUN_EXPERIMENT"] == "8 TERMINATED"
+    assert sorted(os.listdir(local_dir)) == ["first", "fourth", "second", "third"]
     assert lines["OUTSIDE"] == "None 1"
     assert lines["SOLO_DIR"] == os.path.join(solo, "solo")
     config, scores = json.loads(lines["SOLO"])
