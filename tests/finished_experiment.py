@@ -59,6 +59,18 @@ def expected_loss(q: float, step: int) -> float:
     return q + 1.0 / step
 
 
+_made: dict[str, tuple[Path, str]] = {}
+
+
+def local_experiment(tmp_path_factory: Any) -> tuple[Path, str]:
+    """``(home, experiment path)`` of the local experiment, made once per test session (the
+    test modules that read it only read it)."""
+    if "local" not in _made:
+        home = tmp_path_factory.mktemp("finished_experiment")
+        _made["local"] = (home, make_experiment(home, str(home / "results")))
+    return _made["local"]
+
+
 def make_experiment(
     directory: Path, local_dir: str, storage_options: dict[str, Any] | None = None
 ) -> str:

@@ -11,7 +11,7 @@ import os
 
 import fsspec
 import pytest
-from finished_experiment import CHECKPOINT_FREQ, ITERATIONS, QS, expected_loss, make_experiment
+from finished_experiment import CHECKPOINT_FREQ, ITERATIONS, QS, expected_loss, local_experiment
 from scripts import run_script
 
 import dasktune as tune
@@ -21,8 +21,7 @@ from dasktune.trial import Trial
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory) -> str:
-    home = tmp_path_factory.mktemp("analysis_api")
-    return make_experiment(home, str(home / "results"))
+    return local_experiment(tmp_path_factory)[1]
 
 
 def _q(logdir: str) -> float:

@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from finished_experiment import ITERATIONS, QS, expected_loss, make_experiment
+from finished_experiment import (
+    ITERATIONS,
+    QS,
+    expected_loss,
+    local_experiment,
+    make_experiment,
+)
 from scripts import REPO, script_env
 
 pytestmark = pytest.mark.slow
@@ -49,8 +55,7 @@ def storage_flags(options: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def local_exp(tmp_path_factory) -> tuple[Path, str]:
-    home = tmp_path_factory.mktemp("cli_local")
-    return home, make_experiment(home, str(home / "results"))
+    return local_experiment(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
