@@ -118,9 +118,9 @@ class Analysis:
     Args:
         experiment_path: The experiment folder as a local path or fsspec URL
             (``s3://bucket/exp``), or the path of its ``experiment_state.json`` file.
-        storage_options: Passed to ``fsspec.core.url_to_fs`` (credentials, endpoint, ...).
         default_metric: Metric used when a method gets no ``metric=`` (``run(metric=...)``).
         default_mode: ``"max"`` or ``"min"``, used when a method gets no ``mode=``.
+        storage_options: Passed to ``fsspec.core.url_to_fs`` (credentials, endpoint, ...).
         trial_logdirs: The experiment's trial folders (full paths or URLs directly below the
             experiment folder), taken as they are instead of listing storage; ``run()`` passes
             them when storage did not answer at the end of the run.
@@ -143,11 +143,17 @@ class Analysis:
     def __init__(
         self,
         experiment_path: str,
-        storage_options: dict[str, Any] | None = None,
         default_metric: str | None = None,
         default_mode: str | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
         trial_logdirs: Iterable[str] | None = None,
     ) -> None:
+        if isinstance(default_metric, dict):
+            raise TypeError(
+                "The second argument is default_metric (Ray's order); pass storage options as "
+                "storage_options=."
+            )
         if default_mode is not None:
             _check_mode(default_mode)
         self.default_metric = default_metric

@@ -81,6 +81,7 @@ def test_experiment_analysis_of_a_finished_run(exp):
     # tune.Analysis: the folders only; scope "all" (every trial's best value).
     plain = tune.Analysis(exp)
     assert plain.get_best_config("loss", "min") == {"q": 0.1}
+    assert tune.Analysis(exp, "loss", "max").get_best_config() == {"q": 0.5}  # Ray's order
     assert _q(plain.get_best_logdir("loss", "max")) == 0.5
     assert len(plain.dataframe("loss", "min")) == len(QS)
     assert not hasattr(plain, "trials")
@@ -91,6 +92,8 @@ def test_argument_errors(tmp_path):
         tune.ExperimentAnalysis()
     with pytest.raises(TypeError, match="storage_options= by name"):
         tune.ExperimentAnalysis(str(tmp_path), {"anon": True})
+    with pytest.raises(TypeError, match="storage_options="):
+        tune.Analysis(str(tmp_path), {"anon": True})
     root = _write(tmp_path, {"T_0": [1.0]})
     analysis = tune.ExperimentAnalysis(root)
     with pytest.raises(ValueError, match="is not a trial of the experiment"):
