@@ -17,9 +17,9 @@ from finished_experiment import (
     QS,
     expected_loss,
     local_experiment,
-    make_experiment,
 )
 from scripts import REPO, script_env
+from services.s3 import s3_filesystem
 
 pytestmark = pytest.mark.slow
 
@@ -59,12 +59,16 @@ def local_exp(tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def s3_exp(tmp_path_factory, moto_server) -> tuple[Path, str, dict[str, Any]]:
-    home = tmp_path_factory.mktemp("cli_s3")
+def s3_exp(local_exp, moto_server) -> tuple[Path, str, dict[str, Any]]:
+    """The finished experiment in a bucket, uploaded as `aws s3 sync` would (a run writing to
+    S3 itself is read back in tests/test_storage_suite.py; this saves a second run)."""
+    home, local = local_exp
     moto_server.reset()
     bucket = moto_server.make_bucket("cli-bucket")
     options = moto_server.storage_options()
-    return home, make_experiment(home, f"{bucket}/results", options), options
+    url = f"{bucket}/results/exp"
+    s3_filesystem(options).put(local, url, recursive=True)
+    return home, url, options
 
 
 def check_ls(proc: subprocess.CompletedProcess[str]) -> None:
