@@ -9,6 +9,7 @@ import json
 import os
 import posixpath
 import random
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
+from .experiment import Experiment, run_arguments_with
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
@@ -155,6 +157,8 @@ def run(
     Returns an :class:`ExperimentAnalysis` (or the trials, with ``return_trials=True``). Raises
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
     """
+    if isinstance(run_or_experiment, Experiment):  # Ray's tune.run(tune.Experiment(...))
+        return run(**run_arguments_with(run_or_experiment, locals()))
     _check_ray_only_args(ray_only_args)
     verbose = _verbosity(verbose)
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
@@ -284,6 +288,8 @@ def run(
                 "trainable_name": trainable_name,
                 "search_space": fingerprint,
                 "seed": seed,
+                # ExperimentAnalysis.stats()'s start_time, as Ray records it.
+                "start_time": time.time(),
             }
             batch_time = parse_timedelta(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
