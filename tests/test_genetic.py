@@ -65,15 +65,18 @@ def test_generations_shrink_keep_their_best_and_do_not_get_worse():
         assert trial.config["model"]["x"] in SPACE.param_list[0].choices
         assert trial.config["act"] in ("relu", "tanh", "gelu")
     # each generation starts with the top 2 of the one before (keep_top_ratio 0.2 -> 2)
-    for before, after in zip(gens, gens[1:]):
+    for before, after in zip(gens, gens[1:], strict=False):
         ranked = sorted(before, key=lambda t: reward(t.config), reverse=True)
-        searched = lambda t: (t.config["model"]["x"], t.config["model"]["y"], t.config["act"])  # noqa: E731
         assert [searched(t) for t in after[:2]] == [searched(t) for t in ranked[:2]]
     best = [max(reward(t.config) for t in g) for g in gens]
     assert best[0] <= best[1] <= best[2]
     assert search.best_config is not None
     assert reward_of(search.best_config) == pytest.approx(best[2])
     assert reward(search.get_best_trial().config) == pytest.approx(best[2])
+
+
+def searched(trial):
+    return trial.config["model"]["x"], trial.config["model"]["y"], trial.config["act"]
 
 
 def reward_of(params):
