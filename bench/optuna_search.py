@@ -13,6 +13,9 @@ Arms, each in a fresh process:
   Dask cluster, ``slots`` tasks submitted with ``client.submit``, each running
   ``study.optimize`` for its share of the trials (each with its own sampler seed, ``seed + i``:
   the same seed everywhere would make every task suggest the same start-up configs);
+* ``adapter``: dasktune's OptunaSearch through the real controller and driver on the
+  simulated backend (no cluster, simulated time), over the same seeds as ``plain``: the
+  adapter's best values without timing noise;
 * ``plain``: Optuna alone, no executor, to check that the adapters do not degrade the
   sampler: the best value after ``--trials`` trials, sequential and with ``slots`` trials in
   flight (ask ``slots``, then tell them), over several seeds for the seed noise.
@@ -330,6 +333,78 @@ def run_plain(trials: int, slots: int, seeds: int, seed: int) -> None:
     )
 
 
+def adapter_best(trials: int, slots: int, seed: int) -> float:
+    """dasktune's OptunaSearch through the real controller and driver on the simulated
+    backend (``slots`` workers, simulated time, no cluster): the best value after ``trials``
+    trials. Isolates the adapter from timing noise: comparable to :func:`plain_best` with
+    ``slots`` in flight."""
+    import asyncio
+
+    import dasktune as tune
+    from dasktune.backend.simulated import ScriptedTrainable, SimulatedBackend
+    from dasktune.controller import Controller
+    from dasktune.driver import Driver
+    from dasktune.listeners import Listeners
+    from dasktune.resources import Resources
+    from dasktune.search.optuna import OptunaSearch
+    from dasktune.search.searcher import SearchGenerator
+    from dasktune.stoppers import make_stopper
+    from dasktune.trial import Trial
+
+    space = {
+        "lr": tune.loguniform(1e-5, 1e-1),
+        "x": tune.uniform(-1.0, 1.0),
+        "layers": tune.randint(1, 8),
+    }
+    searcher = OptunaSearch(metric=METRIC, mode="min", seed=seed)
+    gen = SearchGenerator(searcher)
+    gen.set_search_properties(None, None, space)
+    made: list[Trial] = []
+
+    def make(config: dict[str, Any], tag: str) -> Trial:
+        i = len(made)
+        made.append(
+            Trial(
+                trial_id=f"t{i}",
+                index=i,
+                trainable_name="T",
+                config=config,
+                experiment_tag=str(i),
+                dirname=f"T_{i}",
+                resources=Resources(),
+            )
+        )
+        return made[-1]
+
+    gen.setup_experiment(space, trials, seed, make)
+    controller = Controller(stopper=make_stopper({"training_iteration": 1}), search_alg=gen)
+    backend = SimulatedBackend(
+        {f"w{i}": {"CPU": 1} for i in range(slots)},
+        ScriptedTrainable(lambda c, i: {METRIC: loss(c["lr"], c["x"], c["layers"])}),
+    )
+    driver = Driver(
+        controller,
+        backend,
+        storage=None,
+        listeners=Listeners([]),
+        build_state=dict,
+        clock=backend.clock,
+    )
+    asyncio.run(driver.run())
+    assert searcher.study is not None and len(searcher.study.trials) == trials
+    return searcher.study.best_value
+
+
+def run_adapter(trials: int, slots: int, seeds: int, seed: int) -> None:
+    """The adapter-check arm: :func:`adapter_best` over ``seeds`` seeds."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t0 = time.perf_counter()
+    values = [adapter_best(trials, slots, seed + s) for s in range(seeds)]
+    _emit("adapter", trials=trials, seeds=seeds, values=values, wall_s=time.perf_counter() - t0)
+
+
 # -- the runner ----------------------------------------------------------------------------
 
 
@@ -383,10 +458,13 @@ def _table(records: list[dict[str, Any]], args: argparse.Namespace, load: str) -
         "ms/trial | searcher ms/trial | best loss |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    plain = None
+    plain = adapter = None
     for r in records:
         if r.get("arm") == "plain":
             plain = r
+            continue
+        if r.get("arm") == "adapter":
+            adapter = r
             continue
         if "failed" in r:
             lines.append(f"| {r['arm']} | failed | | | | | | |")
@@ -410,14 +488,21 @@ def _table(records: list[dict[str, Any]], args: argparse.Namespace, load: str) -
             f"{', '.join(f'{v:.4f}' for v in seq)}; {args.slots} in flight "
             f"{', '.join(f'{v:.4f}' for v in fl)}.",
         ]
+    if adapter is not None:
+        lines += [
+            "",
+            "dasktune's OptunaSearch through the controller in simulated time, "
+            f"{args.slots} workers, same seeds: "
+            f"{', '.join(f'{v:.4f}' for v in adapter['values'])}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one arm (``--arm``) or, by default, every arm and write the results."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arm", choices=("dasktune", "ray", "daskstorage", "plain"))
-    p.add_argument("--arms", default="dasktune,ray,daskstorage,plain")
+    p.add_argument("--arm", choices=("dasktune", "ray", "daskstorage", "plain", "adapter"))
+    p.add_argument("--arms", default="dasktune,ray,daskstorage,plain,adapter")
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--slots", type=int, default=4)
     p.add_argument("--interval-s", type=float, default=0.01)
@@ -434,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         run_daskstorage(args.trials, args.slots, args.interval_s, args.seed)
     elif args.arm == "plain":
         run_plain(args.trials, args.slots, args.seeds, args.seed)
+    elif args.arm == "adapter":
+        run_adapter(args.trials, args.slots, args.seeds, args.seed)
     else:
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         records = [r for arm in args.arms.split(",") if (r := _run_arm(arm, args))]
