@@ -160,7 +160,7 @@ def test_seeded_suggestions_repeat_and_leave_numpys_global_state_alone():
     assert (np.random.get_state()[1] == before).all()
 
 
-def test_state_round_trip_continues_the_same_model():
+def test_state_round_trip_continues_the_same_model(tmp_path):
     def feed(searcher, start, stop):
         out = []
         for i in range(start, stop):
@@ -175,7 +175,11 @@ def test_state_round_trip_continues_the_same_model():
     feed(a, 0, 15)
     b = TuneBOHB(SPACE, metric="loss", mode="min", seed=5)
     b.set_state(a.get_state())
-    assert feed(b, 15, 25) == feed(a, 15, 25)
+    c = TuneBOHB(SPACE, metric="loss", mode="min", seed=5)  # Ray's file API
+    a.save(str(tmp_path / "bohb.pkl"))
+    c.restore(str(tmp_path / "bohb.pkl"))
+    expected = feed(a, 15, 25)
+    assert feed(b, 15, 25) == expected == feed(c, 15, 25)
     assert len(b.bohber.configs[1]) == 25
 
 
