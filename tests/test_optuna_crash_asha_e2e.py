@@ -102,8 +102,8 @@ def loss(config, i):
 def curve(config):
     for i in range(1, 10):
         time.sleep(0.05)
-        if config["layers"] == 4 and i == 2:
-            raise RuntimeError("layers=4 breaks at the second step")
+        if config["layers"] == 4:  # before its first result, so ASHA cannot stop it first
+            raise RuntimeError("layers=4 breaks")
         tune.report(loss=loss(config, i))
 
 
@@ -123,7 +123,7 @@ class Counting(OptunaSearch):
 def test_optuna_with_asha_hears_every_completion_error_and_early_stop(client, tmp_path):
     points = [
         {"lr": 10**-2.5, "layers": 3},  # the best: goes on to max_t
-        {"lr": 10**-2.5, "layers": 4},  # errors at its second step
+        {"lr": 10**-2.5, "layers": 4},  # errors
         {"lr": 1e-4, "layers": 1},  # bad: ASHA stops it at a rung
     ]
     searcher = Counting(metric="loss", mode="min", seed=1, points_to_evaluate=points)
@@ -147,7 +147,8 @@ def test_optuna_with_asha_hears_every_completion_error_and_early_stop(client, tm
     assert set(told) == {t.trial_id for t in trials}
     errored = [t for t in trials if t.status == "ERROR"]
     assert errored and all(told[t.trial_id][1] for t in errored)
-    assert all(t.config["layers"] == 4 for t in errored)
+    assert {t.trial_id for t in errored} == {t.trial_id for t in trials if t.config["layers"] == 4}
+    assert all(told[t.trial_id] == (None, True) for t in errored)  # no result: error=True
     stopped_early = [
         t for t in trials if t.status == "TERMINATED" and t.last_result["training_iteration"] < 9
     ]
