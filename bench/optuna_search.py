@@ -423,6 +423,15 @@ def _arm_command(arm: str, args: argparse.Namespace) -> list[str] | None:
         if not env.ok or env.python is None:
             print(f"[optuna-search] no Ray venv: {env.reason}", file=sys.stderr)
             return None
+        # Optuna is not one of the venv's pinned requirements (the other Ray workloads do not
+        # need it): say how to add it rather than fail inside the arm.
+        probe = subprocess.run([env.python, "-c", "import optuna"], capture_output=True)
+        if probe.returncode != 0:
+            print(
+                f"[optuna-search] the Ray venv has no Optuna: {env.python} -m pip install optuna",
+                file=sys.stderr,
+            )
+            return None
         return [env.python, "-m", "bench.optuna_search", "--arm", arm, *common]
     return [sys.executable, "-m", "bench.optuna_search", "--arm", arm, *common]
 
