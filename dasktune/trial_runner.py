@@ -70,6 +70,12 @@ class TrialRunner:
         self._controller = controller
         self.trial_executor = TrialExecutor(controller)
 
+    @property
+    def search_alg(self) -> Any:
+        """The run's search algorithm (Ray's ``TuneController.search_alg``), for schedulers
+        paired with a searcher, such as ``HyperBandForBOHB``."""
+        return self._controller.search_alg
+
     def get_trials(self) -> list[Trial]:
         """Every trial created so far, in creation order."""
         return self._controller.trials

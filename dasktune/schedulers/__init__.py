@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .async_hyperband import ASHAScheduler, AsyncHyperBandScheduler
+from .hb_bohb import HyperBandForBOHB
 from .hyperband import HyperBandScheduler
 from .median_stopping_rule import MedianStoppingRule
 from .pb2 import PB2
@@ -13,6 +14,7 @@ __all__ = [
     "ASHAScheduler",
     "AsyncHyperBandScheduler",
     "FIFOScheduler",
+    "HyperBandForBOHB",
     "HyperBandScheduler",
     "MedianStoppingRule",
     "PB2",

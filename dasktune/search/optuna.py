@@ -64,7 +64,8 @@ class OptunaSearch(Searcher):
         sampler: an ``optuna.samplers.BaseSampler``; default ``TPESampler(seed=seed)``.
         seed: the default sampler's seed.
 
-    A trial that errors, or ends without a numeric ``metric``, is told to the study as FAILED.
+    A trial that errors, or whose ``metric`` is not a number (or NaN), is told to the study as
+    FAIL; one that ends without reporting ``metric`` at all is told as PRUNED (as in Ray).
     The study is saved with the experiment state: ``resume=True`` continues the same study.
     """
 
@@ -275,6 +276,11 @@ class OptunaSearch(Searcher):
             and value == value  # NaN: no score
         ):
             self._study.tell(number, float(value))
+        elif value is None and not error:
+            # Ended early without the metric (a scheduler or stop rule stopped it before it
+            # reported one): PRUNED, as Ray tells it, so the sampler does not read it as a
+            # broken region of the space.
+            self._study.tell(number, state=TrialState.PRUNED)
         else:
             self._study.tell(number, state=TrialState.FAIL)
 
