@@ -70,12 +70,6 @@ class TrialRunner:
         self._controller = controller
         self.trial_executor = TrialExecutor(controller)
 
-    @property
-    def search_alg(self) -> Any:
-        """The run's search algorithm (Ray's ``TuneController.search_alg``), for schedulers
-        paired with a searcher, such as ``HyperBandForBOHB``."""
-        return self._controller.search_alg
-
     def get_trials(self) -> list[Trial]:
         """Every trial created so far, in creation order."""
         return self._controller.trials
@@ -90,8 +84,9 @@ class TrialRunner:
 
     @property
     def search_alg(self) -> Any:
-        """The run's search algorithm (Ray's ``trial_runner._search_alg``):
-        ``search_alg.is_finished()`` says whether more trials will come."""
+        """The run's search algorithm (Ray's ``trial_runner._search_alg``), for schedulers
+        paired with a searcher (``HyperBandForBOHB``); ``search_alg.is_finished()`` says
+        whether more trials will come."""
         return self._controller.search_alg
 
     _search_alg = search_alg
