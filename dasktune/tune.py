@@ -26,6 +26,7 @@ from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
 from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
+from .dashboard import DashboardListener
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
@@ -286,8 +287,9 @@ def run(
             batch_time = parse_timedelta(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
             )
+            hosts = DaskBackend(connection.client)
             backend = DaskTrialBackend(
-                DaskBackend(connection.client),
+                hosts,
                 RunSpec(
                     cls_key=f"{run_uid}:{trainable_name}",
                     cls_bytes=cls_bytes,
@@ -321,6 +323,13 @@ def run(
                             progress, reporter, lambda: _sys_info(controller, storage.url)
                         ),
                         callback_listener,
+                        DashboardListener(
+                            lambda update: hosts.report_page(run_uid, update),
+                            name=experiment_name,
+                            logdir=storage.url,
+                            metric=metric,
+                            mode=mode,
+                        ),
                     ]
                 ),
                 build_state=_Snapshot(controller, run_uid, state_meta),
@@ -340,6 +349,7 @@ def run(
                 storage.url,
                 total if total is not None else "unbounded",
                 _describe_cluster(connection.client),
+                _dashboard_link(connection.client),
             )
             run_on_client_loop(
                 connection.client,
@@ -771,6 +781,14 @@ def _sys_info(controller: Controller, logdir: str) -> list[str]:
         f"Logical resource usage: {', '.join(parts)}",
         f"Result logdir: {logdir}",
     ]
+
+
+def _dashboard_link(client: Any) -> str | None:
+    """Dask's dashboard address as the client sees it (None: the scheduler serves none)."""
+    try:
+        return client.dashboard_link
+    except Exception:  # noqa: BLE001 - only for a status line
+        return None
 
 
 def _describe_cluster(client: Any) -> str:

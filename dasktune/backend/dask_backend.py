@@ -21,7 +21,7 @@ from distributed.protocol import to_serialize
 
 from ..ledger import capacity_from_worker_info
 from .host import TrialHost
-from .protection import HANDLER, BusyWorkerProtection
+from .protection import HANDLER, PAGE_HANDLER, BusyWorkerProtection
 from .protocol import TrialCodeError, WorkerLost
 
 __all__ = ["DaskBackend", "HostHandle", "TrialCodeError", "WorkerLost"]
@@ -81,6 +81,18 @@ class DaskBackend:
             self._protected = False
             return f"{type(exc).__name__}: {exc}"
         return None
+
+    async def report_page(self, run_id: str, update: dict[str, Any]) -> bool:
+        """Send an update of the ``/dasktune`` page to the scheduler plugin; return whether it
+        arrived (not before the plugin is in, nor where it was refused: the page is best
+        effort and never ends the run)."""
+        if not self._protected or self.client.scheduler is None:
+            return False
+        try:
+            await getattr(self.client.scheduler, PAGE_HANDLER)(run_id=run_id, update=update)
+        except Exception:  # noqa: BLE001 - e.g. an older dasktune on the scheduler
+            return False
+        return True
 
     async def worker_capacities(self) -> dict[str, dict[str, float]]:
         """Each running worker's slots, fresh from the scheduler."""
