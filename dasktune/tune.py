@@ -67,6 +67,7 @@ from .storage import ExperimentStorage, StorageLocation
 from .storage_calls import StorageCalls, bounded
 from .trainable import Trainable
 from .trial import Trial
+from .trial_output import OutputPrinter, log_to_driver
 
 if TYPE_CHECKING:
     from distributed.security import Security
@@ -288,6 +289,7 @@ def run(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
             )
             hosts = DaskBackend(connection.client)
+            hosts.on_output = OutputPrinter()
             backend = DaskTrialBackend(
                 hosts,
                 RunSpec(
@@ -298,6 +300,7 @@ def run(
                     storage_options=storage_options,
                     reuse_actors=reuse_actors,
                     batch_policy=controller.batch_policy(batch_time),
+                    log_to_driver=log_to_driver(),
                 ),
             )
             callback_listener = CallbackListener(callback_list)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,8 @@ class DaskBackend:
         self._idle: defaultdict[str, list[HostHandle]] = defaultdict(list)
         self._all: dict[str, HostHandle] = {}
         self._protected = False
+        # Called with what a trial printed, when a host's reply brings some (trial_output.py).
+        self.on_output: Callable[[dict[str, Any]], None] | None = None
 
     async def install_protection(self) -> str | None:
         """Register the scheduler plugin that steers adaptive scaling by trials; return why
@@ -169,7 +171,9 @@ class DaskBackend:
         if not isinstance(reply, Mapping) or reply.get("status") != "OK":
             exc = reply.get("exception") if isinstance(reply, Mapping) else reply
             raise TrialCodeError(f"the trial's host actor failed in {method}(): {exc!r}")
-        ok, value = reply["result"]
+        ok, value, *output = reply["result"]
+        if output and output[0] is not None and self.on_output is not None:
+            self.on_output(output[0])
         if not ok:
             raise TrialCodeError(value)
         return value
