@@ -102,7 +102,12 @@ class TrialOutput:
     """One trial's output on its worker: the files it is kept in and the driver's share."""
 
     def __init__(
-        self, trial_name: str, directory: str, forward: bool = True, shown_dir: str | None = None
+        self,
+        trial_name: str,
+        directory: str,
+        forward: bool = True,
+        shown_dir: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.trial_name = trial_name
         self.directory = directory
@@ -114,8 +119,9 @@ class TrialOutput:
         self._files: dict[str, TextIO] = {}
         self._pending: dict[str, list[str]] = {name: [] for name in STREAMS}
         self._dropped = dict.fromkeys(STREAMS, 0)
+        self._clock = clock
         self._tokens = float(BURST_BYTES)
-        self._refilled = time.monotonic()
+        self._refilled = clock()
         self._last_notice = -DROP_NOTICE_INTERVAL_S
         self._written = False
 
@@ -135,7 +141,7 @@ class TrialOutput:
             self._written = True
             if not self._forward:
                 return
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(
                 BURST_BYTES, self._tokens + (now - self._refilled) * RATE_BYTES_PER_S
             )
@@ -160,7 +166,7 @@ class TrialOutput:
             text = {name: "".join(parts) for name, parts in self._pending.items() if parts}
             for parts in self._pending.values():
                 parts.clear()
-            now = time.monotonic()
+            now = self._clock()
             dropped: dict[str, int] = {}
             if any(self._dropped.values()) and (
                 final or now - self._last_notice >= DROP_NOTICE_INTERVAL_S
