@@ -78,6 +78,9 @@ def test_trial_output_reaches_the_driver_prefixed_bounded_and_whole_in_the_trial
         "class cleanup"
     ]
     assert lines_of(done.stderr, loud) == ["a warning of x=2"]
+    # At verbose=0 dasktune itself prints nothing: every other line is the script's own.
+    others = [line for line in done.stdout.splitlines() if not line.startswith("(")]
+    assert others == [f"DIRS {json.dumps(dirs)}"]
     # The 10 MB did not reach the terminal; one line says so and where it is.
     assert len(done.stdout) < 2 * BURST_BYTES
     loud_lines = lines_of(done.stdout, loud)
