@@ -11,9 +11,11 @@ import sys
 import threading
 from pathlib import Path
 
+import fsspec
 import pytest
 from scripts import run_script
 
+import dasktune as tune
 from dasktune import trial_output
 from dasktune.trial_output import (
     BURST_BYTES,
@@ -176,3 +178,25 @@ def test_the_drivers_share_is_bounded_and_dropped_bytes_are_announced(tmp_path):
         == "(t2) a\n(t2) b\n(t2) 5 bytes of output from t2 dropped, see /exp/t2/stdout\n"
     )
     assert err.getvalue() == "(t2) c\n"
+
+
+def _printing(config):
+    print(f"hello from x={config['x']}")
+    tune.report(loss=1.0)
+
+
+@pytest.mark.s3
+def test_output_of_a_trial_on_s3_is_shown_and_uploaded_to_its_directory(client, s3_bucket, capsys):
+    url, options = s3_bucket
+    analysis = tune.run(
+        _printing,
+        config={"x": 7},
+        local_dir=f"{url}/out",
+        storage_options=options,
+        client=client,
+        verbose=0,
+    )
+    (trial,) = analysis.trials
+    assert f"({trial}) hello from x=7\n" in capsys.readouterr().out
+    fs, path = fsspec.core.url_to_fs(f"{trial.logdir}/stdout", **options)
+    assert fs.cat_file(path).decode() == "hello from x=7\n"

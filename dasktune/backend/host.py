@@ -63,6 +63,23 @@ def _upload(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _upload_output(
+    directory: str, trial_name: str, url: str, storage_options: dict[str, Any]
+) -> None:
+    """Copy a trial's output files into its remote directory, then remove the scratch dir
+    (best effort: output is not worth failing a trial over)."""
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        for name in os.listdir(directory):
+            fs.put_file(os.path.join(directory, name), f"{path}/{name}")
+    except Exception as exc:  # noqa: BLE001 - said in the worker's log
+        print(f"dasktune: could not upload the output of {trial_name} to {url}: {exc!r}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class TrialHost:
     """Hosts one Trainable at a time; reused for later trials on the same worker."""
 
@@ -98,11 +115,14 @@ class TrialHost:
         except Exception:
             reply = (False, traceback.format_exc(), None)
         # The call ended the trial (finish, stop, a batch with its last result): its last
-        # output, and its files closed (uploaded, with remote storage) off the loop.
+        # output, and its files closed; with remote storage uploaded (in the upload thread,
+        # after the trial's checkpoints) before the reply, so they are there when the run ends.
         ended = self._trial_id is None and self._output is not None
         reply = (reply[0], reply[1], self._drain(final=ended))
         if ended:
-            await loop.run_in_executor(self._thread, self._close_output)
+            upload = self._close_output()
+            if upload is not None:
+                await asyncio.wrap_future(upload)
         return reply
 
     def _drain(self, final: bool = False) -> dict[str, Any] | None:
@@ -124,27 +144,17 @@ class TrialHost:
         )
         self._output_upload = (url, output.get("storage_options") or {}) if url else None
 
-    def _close_output(self) -> None:
-        """Close the trial's output files; upload them when storage is remote (best effort:
-        output is not worth failing a trial over)."""
+    def _close_output(self) -> concurrent.futures.Future[None] | None:
+        """Close the trial's output files; with remote storage, their upload in the upload
+        thread (None: nothing to upload)."""
         output, upload = self._output, self._output_upload
         self._output = self._output_upload = None
         if output is None:
-            return
+            return None
         output.close()
         if upload is None:
-            return
-        url, storage_options = upload
-        try:
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(url, **storage_options)
-            for name in os.listdir(output.directory):
-                fs.put_file(os.path.join(output.directory, name), f"{path}/{name}")
-        except Exception as exc:  # noqa: BLE001 - the output stays named in the worker's log
-            print(f"dasktune: could not upload the output of {output.trial_name}: {exc!r}")
-        finally:
-            shutil.rmtree(output.directory, ignore_errors=True)
+            return None
+        return self._uploader.submit(_upload_output, output.directory, output.trial_name, *upload)
 
     def _require(self) -> Trainable:
         if self._trainable is None:
