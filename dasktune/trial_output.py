@@ -158,6 +158,8 @@ class TrialOutput:
     def drain(self, final: bool = False) -> dict[str, Any] | None:
         """What the driver should print now (None: nothing): the text queued per stream, and
         the bytes dropped when a notice is due (``final``: the trial's call ends it)."""
+        if not self._written and not any(self._dropped.values()):
+            return None  # the usual case, on every reply: no lock taken
         with self._lock:
             if self._written:
                 for file in self._files.values():
