@@ -13,7 +13,7 @@ import pytest
 from browser import dump_dom, needs_chromium, screenshot, trial_tables
 from scripts import start_script
 
-from dasktune.backend.page_render import COLORS, render_page
+from dasktune.backend.page_render import COLORS, MAX_ROWS, render_page
 from dasktune.backend.page_state import PageState, thin
 from dasktune.dashboard import DashboardListener, page_link
 from dasktune.instructions import Note, Notify
@@ -99,6 +99,16 @@ def test_page_escapes_what_runs_send_and_draws_one_curve_per_trial():
     assert 'http-equiv="refresh"' in page  # a run is going
     state.update("r1", {"ended": True})
     assert 'http-equiv="refresh"' not in render_page(state)
+
+
+def test_a_large_run_lists_running_trials_first_and_counts_the_rest():
+    state = PageState()
+    trials = [{"id": str(i), "name": f"t{i}", "status": "TERMINATED"} for i in range(MAX_ROWS)]
+    trials.append({"id": "last", "name": "still-running", "status": "RUNNING"})
+    state.update("big", {"meta": {"name": "big"}, "trials": trials})
+    page = render_page(state)
+    assert "still-running" in page and page.count("<tr data-trial=") == MAX_ROWS
+    assert "1 more trial(s) not shown." in page
 
 
 def test_links_next_to_dask_dashboard():

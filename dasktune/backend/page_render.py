@@ -15,6 +15,9 @@ from .page_state import PageState, RunView, TrialView
 REFRESH_S = 2
 # At most this many curves in one chart (the best ones when the run has a mode).
 MAX_CURVES = 40
+# At most this many rows in a run's table (running trials first); the rest are counted.
+MAX_ROWS = 500
+_ROW_ORDER = {"RUNNING": 0, "PAUSED": 1, "PENDING": 2, "ERROR": 3, "TERMINATED": 4}
 WIDTH, HEIGHT = 760, 300
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 20, 20, 40
 COLORS = (
@@ -178,7 +181,13 @@ def _table(run: RunView, colors: dict[str, str]) -> str:
     headers = ["Trial name", "status", "worker", "iterations", "total time (s)", *metric_keys]
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     rows = [f'<table class="trials"><thead><tr>{head}<th>config</th></tr></thead><tbody>']
-    for trial in run.trials.values():
+    shown = list(run.trials.values())
+    if len(shown) > MAX_ROWS:
+        order = {t.trial_id: i for i, t in enumerate(shown)}
+        keep = sorted(shown, key=lambda t: (_ROW_ORDER.get(t.status, 5), order[t.trial_id]))
+        kept = {t.trial_id for t in keep[:MAX_ROWS]}
+        shown = [t for t in shown if t.trial_id in kept]
+    for trial in shown:
         color = colors.get(trial.trial_id)
         swatch = f'<span class="swatch" style="background:{color}"></span>' if color else ""
         status_color = STATUS_COLORS.get(trial.status, "#222")
@@ -194,6 +203,9 @@ def _table(run: RunView, colors: dict[str, str]) -> str:
         ]
         rows.append(f'<tr data-trial="{escape(trial.trial_id)}">{"".join(cells)}</tr>')
     rows.append("</tbody></table>")
+    hidden = len(run.trials) - len(shown)
+    if hidden:
+        rows.append(f'<p class="meta">{hidden} more trial(s) not shown.</p>')
     return "".join(rows)
 
 
