@@ -36,6 +36,7 @@ RATE_BYTES_PER_S = 32 * 1024
 # Seconds between two "bytes dropped" notices about one trial.
 DROP_NOTICE_INTERVAL_S = 5.0
 STREAMS = ("stdout", "stderr")
+_LINE_ENDS = "\r\n"
 
 _current: contextvars.ContextVar[TrialOutput | None] = contextvars.ContextVar(
     "dasktune_trial_output", default=None
@@ -124,6 +125,9 @@ class TrialOutput:
         self._refilled = clock()
         self._last_notice = -DROP_NOTICE_INTERVAL_S
         self._written = False
+        # Whether the text last sent of a stream ended inside a line (the driver holds that
+        # part until the line ends, or the trial does).
+        self._open_line = dict.fromkeys(STREAMS, False)
 
     def write(self, stream: str, text: str) -> None:
         """Keep ``text`` (written to ``stream``) in the trial's file; queue it for the driver
@@ -158,7 +162,11 @@ class TrialOutput:
     def drain(self, final: bool = False) -> dict[str, Any] | None:
         """What the driver should print now (None: nothing): the text queued per stream, and
         the bytes dropped when a notice is due (``final``: the trial's call ends it)."""
-        if not self._written and not any(self._dropped.values()):
+        if (
+            not self._written
+            and not any(self._dropped.values())
+            and not (final and any(self._open_line.values()))
+        ):
             return None  # the usual case, on every reply: no lock taken
         with self._lock:
             if self._written:
@@ -168,6 +176,11 @@ class TrialOutput:
             text = {name: "".join(parts) for name, parts in self._pending.items() if parts}
             for parts in self._pending.values():
                 parts.clear()
+            for stream, chunk in text.items():
+                self._open_line[stream] = not chunk.endswith(("\n", "\r"))
+            closes_lines = final and any(self._open_line.values())
+            if final:
+                self._open_line = dict.fromkeys(STREAMS, False)
             now = self._clock()
             dropped: dict[str, int] = {}
             if any(self._dropped.values()) and (
@@ -176,13 +189,14 @@ class TrialOutput:
                 dropped = {name: n for name, n in self._dropped.items() if n}
                 self._dropped = dict.fromkeys(STREAMS, 0)
                 self._last_notice = now
-        if not text and not dropped:
+        if not text and not dropped and not closes_lines:
             return None
         return {
             "trial": self.trial_name,
             "dir": self.shown_dir,
             "text": text,
             "dropped": dropped,
+            "final": final,
         }
 
     def close(self) -> None:
@@ -202,15 +216,27 @@ class OutputPrinter:
         stderr: Callable[[], TextIO] = lambda: sys.stderr,
     ) -> None:
         self._streams = {"stdout": stdout, "stderr": stderr}
+        # The unfinished last line of each (trial, stream), printed once it ends.
+        self._partial: dict[tuple[str, str], str] = {}
 
     def __call__(self, output: dict[str, Any]) -> None:
         """Print one drained :class:`TrialOutput` chunk."""
         name = output["trial"]
         prefix = f"({name}) "
-        for stream, text in output.get("text", {}).items():
-            lines = text.splitlines()
+        final = bool(output.get("final"))
+        texts = dict(output.get("text", {}))
+        if final:  # the trial's last output: nothing is held back
+            for stream in STREAMS:
+                if (name, stream) in self._partial:
+                    texts.setdefault(stream, "")
+        for stream, text in texts.items():
+            lines = (self._partial.pop((name, stream), "") + text).splitlines(keepends=True)
+            if lines and not final and not lines[-1].endswith(("\n", "\r")):
+                self._partial[(name, stream)] = lines.pop()
+            if not lines:
+                continue
             out = self._streams[stream]()
-            out.write("".join(f"{prefix}{line}\n" for line in lines))
+            out.write("".join(f"{prefix}{line.rstrip(_LINE_ENDS)}\n" for line in lines))
             out.flush()
         for stream, size in output.get("dropped", {}).items():
             directory = output["dir"]

@@ -173,11 +173,25 @@ def test_the_drivers_share_is_bounded_and_dropped_bytes_are_announced(tmp_path):
             "dropped": {"stdout": 5},
         }
     )
-    assert (
-        out.getvalue()
-        == "(t2) a\n(t2) b\n(t2) 5 bytes of output from t2 dropped, see /exp/t2/stdout\n"
-    )
+    # "b" waits for the rest of its line.
+    assert out.getvalue() == "(t2) a\n(t2) 5 bytes of output from t2 dropped, see /exp/t2/stdout\n"
     assert err.getvalue() == "(t2) c\n"
+    printer = OutputPrinter(lambda: out, lambda: err)
+    out.truncate(0), out.seek(0)
+    piece = {"trial": "t2", "dir": "/d", "dropped": {}}
+    printer({**piece, "text": {"stdout": "loss: "}})
+    printer({**piece, "text": {"stdout": "0.5\nnext"}})
+    assert out.getvalue() == "(t2) loss: 0.5\n"
+    printer({**piece, "text": {}, "final": True})  # the trial ended mid-line
+    assert out.getvalue() == "(t2) loss: 0.5\n(t2) next\n"
+
+    # The worker says when a trial ends inside a line, even with nothing new to send.
+    unfinished = TrialOutput("t4", str(tmp_path / "t4"))
+    unfinished.write("stdout", "no newline")
+    assert unfinished.drain()["text"] == {"stdout": "no newline"}
+    assert unfinished.drain() is None
+    assert unfinished.drain(final=True)["final"] is True
+    unfinished.close()
 
 
 def _printing(config):
