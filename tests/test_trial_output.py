@@ -196,21 +196,30 @@ def test_the_drivers_share_is_bounded_and_dropped_bytes_are_announced(tmp_path):
 
 def _printing(config):
     print(f"hello from x={config['x']}")
+    marker = Path(config["marker"])
+    if not marker.exists():  # the first start fails, after printing
+        marker.touch()
+        raise RuntimeError("first start fails")
     tune.report(loss=1.0)
 
 
 @pytest.mark.s3
-def test_output_of_a_trial_on_s3_is_shown_and_uploaded_to_its_directory(client, s3_bucket, capsys):
+def test_output_of_a_trial_on_s3_is_shown_and_uploaded_to_its_directory(
+    client, s3_bucket, capsys, tmp_path
+):
     url, options = s3_bucket
     analysis = tune.run(
         _printing,
-        config={"x": 7},
+        config={"x": 7, "marker": str(tmp_path / "failed-once")},
+        max_failures=1,
         local_dir=f"{url}/out",
         storage_options=options,
         client=client,
         verbose=0,
     )
     (trial,) = analysis.trials
-    assert f"({trial}) hello from x=7\n" in capsys.readouterr().out
+    assert trial.status == "TERMINATED" and trial.num_failures == 1
+    assert capsys.readouterr().out.count(f"({trial}) hello from x=7\n") == 2
+    # Both starts' output, the first one's first (an object store cannot append).
     fs, path = fsspec.core.url_to_fs(f"{trial.logdir}/stdout", **options)
-    assert fs.cat_file(path).decode() == "hello from x=7\n"
+    assert fs.cat_file(path).decode() == "hello from x=7\n" * 2

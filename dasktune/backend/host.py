@@ -66,14 +66,20 @@ def _upload(
 def _upload_output(
     directory: str, trial_name: str, url: str, storage_options: dict[str, Any]
 ) -> None:
-    """Copy a trial's output files into its remote directory, then remove the scratch dir
-    (best effort: output is not worth failing a trial over)."""
+    """Add a trial's output files to those in its remote directory (a restarted trial's
+    earlier output stays in front: object stores cannot append, so the file is rewritten),
+    then remove the scratch dir (best effort: output is not worth failing a trial over)."""
     try:
         import fsspec
 
         fs, path = fsspec.core.url_to_fs(url, **storage_options)
         for name in os.listdir(directory):
-            fs.put_file(os.path.join(directory, name), f"{path}/{name}")
+            local, remote = os.path.join(directory, name), f"{path}/{name}"
+            if fs.exists(remote):
+                with open(local, "rb") as new:
+                    fs.pipe_file(remote, fs.cat_file(remote) + new.read())
+            else:
+                fs.put_file(local, remote)
     except Exception as exc:  # noqa: BLE001 - said in the worker's log
         print(f"dasktune: could not upload the output of {trial_name} to {url}: {exc!r}")
     finally:
