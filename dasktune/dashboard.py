@@ -35,7 +35,8 @@ MAX_METRICS = 6
 # A trial's config is shown as one line of at most this many characters.
 MAX_CONFIG_CHARS = 200
 
-Send = Callable[[dict[str, Any]], Awaitable[bool]]
+# Sends an update: True when it arrived, False when it may later, None when it never will.
+Send = Callable[[dict[str, Any]], Awaitable[bool | None]]
 
 
 def page_link(dashboard_link: str | None) -> str | None:
@@ -81,12 +82,14 @@ class DashboardListener(Listener):
         self._points: dict[str, list[list[float]]] = {}
         # What the scheduler has of each trial: (status, worker, iteration, results).
         self._sent: dict[str, tuple[Any, ...]] = {}
-        self._pushing: asyncio.Future[bool] | None = None
+        self._pushing: asyncio.Future[bool | None] | None = None
+        # The scheduler cannot take updates: nothing more is kept or sent.
+        self._off = False
 
     # -- per result: one list append -------------------------------------------------------------
     def on_note(self, note: Notify, trials: list[Trial], iteration: int) -> None:
         """A result adds a point to its trial's curve."""
-        if note.kind != Note.RESULT or note.trial is None:
+        if self._off or note.kind != Note.RESULT or note.trial is None:
             return
         result = note.info["result"]
         if self._metric is None:
@@ -114,22 +117,25 @@ class DashboardListener(Listener):
     # -- per tick: at most one update a second -------------------------------------------------
     def after_tick(self, now: float, trials: list[Trial], iteration: int) -> None:
         """Push what changed, if the last push is done and one is due."""
-        if self._pushing is not None or now - self._last_push < self._push_interval:
+        if self._off or self._pushing is not None or now - self._last_push < self._push_interval:
             return
         self._last_push = now
         self._push(trials, ended=False)
 
-    def _push(self, trials: list[Trial], ended: bool) -> asyncio.Future[bool] | None:
+    def _push(self, trials: list[Trial], ended: bool) -> asyncio.Future[bool | None] | None:
         update, sent, points = self._update(trials, ended)
         if update is None:
             return None
 
-        async def push() -> bool:
+        async def push() -> bool | None:
             try:
                 delivered = await self._send(update)
             except Exception:  # noqa: BLE001 - the page is best effort; the run goes on
                 delivered = False
-            if delivered:
+            if delivered is None:
+                self._off = True
+                self._points.clear()
+            elif delivered:
                 self._sent.update(sent)
             else:  # sent again with the next update, before anything newer
                 for trial_id, old in points.items():
@@ -140,7 +146,7 @@ class DashboardListener(Listener):
         self._pushing.add_done_callback(self._pushed)
         return self._pushing
 
-    def _pushed(self, _: asyncio.Future[bool]) -> None:
+    def _pushed(self, _: asyncio.Future[bool | None]) -> None:
         self._pushing = None
 
     def _update(
@@ -195,6 +201,8 @@ class DashboardListener(Listener):
         if self._pushing is not None:
             await asyncio.wait({self._pushing}, timeout=FINAL_PUSH_TIMEOUT_S)
         self._pushing = None
+        if self._off:
+            return
         final = self._push(trials, ended=True)
         if final is not None:
             await asyncio.wait({final}, timeout=FINAL_PUSH_TIMEOUT_S)

@@ -161,6 +161,28 @@ def test_listener_sends_only_changes_once_per_interval_and_resends_failed_points
     asyncio.run(scenario())
 
 
+def test_listener_stops_when_the_scheduler_cannot_take_updates():
+    sent: list[dict] = []
+
+    async def refuse(update: dict) -> None:
+        sent.append(update)
+        return None  # e.g. an older dasktune on the scheduler
+
+    async def scenario() -> None:
+        listener = DashboardListener(refuse, name="exp", logdir="/x", metric="loss")
+        trials = [make_trial(0)]
+        listener.on_note(result_note(trials[0], 1, 1.0), trials, 1)
+        listener.after_tick(5.0, trials, 1)
+        await asyncio.sleep(0.01)
+        for i in range(2, 100):  # nothing kept any more
+            listener.on_note(result_note(trials[0], i, 1.0), trials, i)
+        listener.after_tick(10.0, trials, 100)
+        await listener.on_run_end(trials)
+        assert len(sent) == 1 and listener._points == {}
+
+    asyncio.run(scenario())
+
+
 def wait_for_rows(url: str, want, timeout: float = 90) -> tuple[str, list[dict[str, str]]]:
     """Load the page until its first run's trials table satisfies ``want(rows)``."""
     deadline = time.monotonic() + timeout

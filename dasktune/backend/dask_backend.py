@@ -53,6 +53,9 @@ class DaskBackend:
         self._idle: defaultdict[str, list[HostHandle]] = defaultdict(list)
         self._all: dict[str, HostHandle] = {}
         self._protected = False
+        # Whether the plugin's registration has ended (either way), and the page refused.
+        self._installed = False
+        self._page_refused = False
         # Called with what a trial printed, when a host's reply brings some (trial_output.py).
         self.on_output: Callable[[dict[str, Any]], None] | None = None
 
@@ -64,6 +67,8 @@ class DaskBackend:
         except Exception as exc:  # noqa: BLE001 - protection is best effort, the run goes on
             self._protected = False
             return f"{type(exc).__name__}: {exc}"
+        finally:
+            self._installed = True
         self._protected = True
         return None
 
@@ -84,16 +89,22 @@ class DaskBackend:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    async def report_page(self, run_id: str, update: dict[str, Any]) -> bool:
-        """Send an update of the ``/dasktune`` page to the scheduler plugin; return whether it
-        arrived (not before the plugin is in, nor where it was refused: the page is best
-        effort and never ends the run)."""
+    async def report_page(self, run_id: str, update: dict[str, Any]) -> bool | None:
+        """Send an update of the ``/dasktune`` page to the scheduler plugin: True when it
+        arrived, False when it may later (the plugin is not in yet, the scheduler did not
+        answer), None when it never will (no plugin, or one that refuses: e.g. an older
+        dasktune where the scheduler runs). The page is best effort and never ends the run."""
+        if self._page_refused or (self._installed and not self._protected):
+            return None
         if not self._protected or self.client.scheduler is None:
             return False
         try:
             await getattr(self.client.scheduler, PAGE_HANDLER)(run_id=run_id, update=update)
-        except Exception:  # noqa: BLE001 - e.g. an older dasktune on the scheduler
+        except (OSError, asyncio.TimeoutError):
             return False
+        except Exception:  # noqa: BLE001 - the scheduler's dasktune has no page handler
+            self._page_refused = True
+            return None
         return True
 
     async def worker_capacities(self) -> dict[str, dict[str, float]]:
