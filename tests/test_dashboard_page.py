@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from browser import dump_dom, needs_chromium, screenshot, trial_tables
+from distributed import Scheduler
 from scripts import start_script
 
 from dasktune.backend.page_render import COLORS, MAX_ROWS, render_page
 from dasktune.backend.page_state import PageState, thin
+from dasktune.backend.protection import PAGE_HANDLER, PLUGIN_NAME, BusyWorkerProtection
 from dasktune.dashboard import DashboardListener, page_link
 from dasktune.instructions import Note, Notify
 from dasktune.resources import Resources
@@ -179,6 +182,30 @@ def test_listener_stops_when_the_scheduler_cannot_take_updates():
         listener.after_tick(10.0, trials, 100)
         await listener.on_run_end(trials)
         assert len(sent) == 1 and listener._points == {}
+
+    asyncio.run(scenario())
+
+
+def test_route_follows_the_dashboard_prefix_and_serves_the_live_plugins_state():
+    async def scenario() -> None:
+        async with Scheduler(
+            dashboard_address="127.0.0.1:0", http_prefix="/dask", host="127.0.0.1"
+        ) as scheduler:
+            for run, trial in (("r1", "first-plugin-trial"), ("r2", "second-plugin-trial")):
+                # Registered again after an unregister: one route, the new plugin's state.
+                await scheduler.register_scheduler_plugin(
+                    BusyWorkerProtection(), name=PLUGIN_NAME, idempotent=True
+                )
+                scheduler.handlers[PAGE_HANDLER](
+                    run_id=run,
+                    update={"meta": {"name": run}, "trials": [{"id": "1", "name": trial}]},
+                )
+                url = f"http://127.0.0.1:{scheduler.http_server.port}/dask/dasktune"
+                page = await asyncio.to_thread(
+                    lambda url=url: urllib.request.urlopen(url, timeout=30).read().decode()
+                )
+                assert trial in page and page.count('<section class="run"') == 1
+                await scheduler.unregister_scheduler_plugin(PLUGIN_NAME)
 
     asyncio.run(scenario())
 
