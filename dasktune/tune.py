@@ -28,6 +28,7 @@ from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
 from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
+from .dashboard import DashboardListener
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
 from .experiment import Experiment, run_arguments_with
@@ -69,6 +70,7 @@ from .storage import ExperimentStorage, StorageLocation
 from .storage_calls import StorageCalls, bounded
 from .trainable import Trainable
 from .trial import Trial, TrialStatus
+from .trial_output import OutputPrinter, log_to_driver
 
 if TYPE_CHECKING:
     from distributed.security import Security
@@ -294,8 +296,10 @@ def run(
             batch_time = parse_timedelta(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
             )
+            hosts = DaskBackend(connection.client)
+            hosts.on_output = OutputPrinter()
             backend = DaskTrialBackend(
-                DaskBackend(connection.client),
+                hosts,
                 RunSpec(
                     cls_key=f"{run_uid}:{trainable_name}",
                     cls_bytes=cls_bytes,
@@ -304,6 +308,7 @@ def run(
                     storage_options=storage_options,
                     reuse_actors=reuse_actors,
                     batch_policy=controller.batch_policy(batch_time),
+                    log_to_driver=log_to_driver(),
                 ),
             )
             callback_listener = CallbackListener(callback_list)
@@ -329,6 +334,13 @@ def run(
                             progress, reporter, lambda: _sys_info(controller, storage.url)
                         ),
                         callback_listener,
+                        DashboardListener(
+                            lambda update: hosts.report_page(run_uid, update),
+                            name=experiment_name,
+                            logdir=storage.url,
+                            metric=metric,
+                            mode=mode,
+                        ),
                     ]
                 ),
                 build_state=_Snapshot(controller, run_uid, state_meta),
@@ -348,6 +360,7 @@ def run(
                 storage.url,
                 total if total is not None else "unbounded",
                 _describe_cluster(connection.client),
+                _dashboard_link(connection.client),
             )
             run_on_client_loop(
                 connection.client,
@@ -816,6 +829,14 @@ def _sys_info(controller: Controller, logdir: str) -> list[str]:
         f"Logical resource usage: {', '.join(parts)}",
         f"Result logdir: {logdir}",
     ]
+
+
+def _dashboard_link(client: Any) -> str | None:
+    """Dask's dashboard address as the client sees it (None: the scheduler serves none)."""
+    try:
+        return client.dashboard_link
+    except Exception:  # noqa: BLE001 - only for a status line
+        return None
 
 
 def _describe_cluster(client: Any) -> str:

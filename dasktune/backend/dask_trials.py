@@ -46,6 +46,8 @@ class RunSpec:
     storage_options: dict[str, Any] = field(default_factory=dict)
     reuse_actors: bool = False
     batch_policy: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_seconds=0))
+    # Whether what trials print is shown on the driver (it is kept in their dirs either way).
+    log_to_driver: bool = True
 
 
 def checkpoint_timeout() -> float:
@@ -114,6 +116,11 @@ class DaskTrialBackend:
             reuse,
             spec.batch_policy,
             spec.reuse_actors,
+            {
+                "forward": spec.log_to_driver,
+                "url": trial.logdir if self._remote else None,
+                "storage_options": spec.storage_options if self._remote else None,
+            },
         )
         if restore is None:
             how = await call
