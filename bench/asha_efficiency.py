@@ -50,17 +50,43 @@ def make_trainable(tune: Any) -> type:
             self.q, self.tau = curve(int(config["i"]))
             self.sleep_s = float(config["sleep_s"])
             self.t = 0
+            self.started_at = time.time()
 
         def step(self) -> dict:
             time.sleep(self.sleep_s)
             self.t += 1
-            return {"score": self.q * (1.0 - math.exp(-self.t / self.tau))}
+            return {
+                "score": self.q * (1.0 - math.exp(-self.t / self.tau)),
+                "started_at": self.started_at,
+                "ended_at": time.time(),
+            }
 
         def reset_config(self, new_config: dict) -> bool:
             self.setup(new_config)
             return True
 
     return Curve
+
+
+def launch_gaps(spans: list[tuple[float, float]], slots: int) -> dict[str, float | None]:
+    """Idle slot time per trial launch while trials were still waiting to start.
+
+    ``spans`` are the trials' (setup, last step's end) times. Between the first setup and
+    the last one every slot should be busy; the slot-seconds not covered by a span there,
+    divided by the launches after the first ``slots``, is what each stop-and-start cost. The
+    rest of the run (``tail_s``, last setup to last step) is the promoted trials finishing.
+    """
+    if len(spans) <= slots:
+        return {"idle_per_launch_s": None, "tail_s": None}
+    first = min(s for s, _ in spans)
+    last_start = max(s for s, _ in spans)
+    busy = sum(max(0.0, min(e, last_start) - max(s, first)) for s, e in spans)
+    idle = slots * (last_start - first) - busy
+    return {
+        "idle_per_launch_s": round(idle / (len(spans) - slots), 4),
+        "fill_s": round(last_start - first, 3),
+        "tail_s": round(max(e for _, e in spans) - last_start, 3),
+    }
 
 
 def measure(side: str, args: argparse.Namespace) -> None:
@@ -115,6 +141,11 @@ def measure(side: str, args: argparse.Namespace) -> None:
     work_s = sum(steps) * args.sleep_s
     ideal_s = work_s / args.slots
     bound_s = max(ideal_s, max(steps, default=0) * args.sleep_s)
+    spans = [
+        (float(t.last_result["started_at"]), float(t.last_result["ended_at"]))
+        for t in trials
+        if (t.last_result or {}).get("started_at")
+    ]
     rungs = {str(m): sum(s >= m for s in steps) for m in (1, 3, 9, 27, 81)}
     sbs.emit_record(
         side,
@@ -129,6 +160,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
         efficiency=round(wall / ideal_s, 4) if ideal_s else None,
         over_bound=round(wall / bound_s, 4) if bound_s else None,
         reached_rung=rungs,
+        **launch_gaps(spans, args.slots),
         sleep_s=args.sleep_s,
         slots=args.slots,
         reuse_actors=args.reuse_actors,
@@ -144,19 +176,20 @@ def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"reuse_actors={args.reuse_actors}.",
         "",
         "| side | wall s | steps run | work ÷ slots s | **wall ÷ (work ÷ slots)** | "
-        "ASHA's bound s | wall ÷ bound | trials reaching t=1/3/9/27/81 | errored | "
-        "load before/after |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "ASHA's bound s | wall ÷ bound | idle slot s per launch | tail s | "
+        "trials reaching t=1/3/9/27/81 | errored | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         if "error" in r:
-            lines.append(f"| {r['side']} | failed: {r['error']} |||||||||")
+            lines.append(f"| {r['side']} | failed: {r['error']} |||||||||||")
             continue
         reached = "/".join(str(v) for v in r["reached_rung"].values())
         lines.append(
             f"| {r['side']} {r['version']} | {r['wall_s']:.1f} | {r['steps']} | "
             f"{r['ideal_s']:.1f} | **{r['efficiency']:.3f}** | {r['bound_s']:.1f} | "
-            f"{r['over_bound']:.3f} | {reached} | {r['errored']} | "
+            f"{r['over_bound']:.3f} | {sbs.fmt(r.get('idle_per_launch_s'))} | "
+            f"{sbs.fmt(r.get('tail_s'), 1)} | {reached} | {r['errored']} | "
             f"{r['load_before']}/{r['load_after']} |"
         )
     return "\n".join(lines)
