@@ -20,6 +20,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,11 @@ def import_dasktune() -> Any:
     ``sys.path``, which a ``LocalCluster``'s worker processes inherit)."""
     other = os.environ.get(DASKTUNE_PATH_ENV)
     if other:
-        sys.path.insert(0, os.path.abspath(other))
+        # A directory holding only a link to the other tree's package: putting that tree
+        # itself first would shadow this tree's ``bench`` too (in the workers as well).
+        shim = tempfile.mkdtemp(prefix="bench-dasktune-path-")
+        os.symlink(os.path.join(os.path.abspath(other), "dasktune"), os.path.join(shim, "dasktune"))
+        sys.path.insert(0, shim)
     import dasktune
 
     return dasktune
