@@ -11,9 +11,9 @@ Each side, in one process on one cluster (one Ray instance), runs twice:
 2. the same work without pauses: FIFO, every trial running exactly as many steps as it ran
    under HyperBand (it reports ``done`` then), same trials, same order.
 
-Both on ONE slot (``num_cpus=1`` / one Dask worker thread) with ``reuse_actors=False`` (a
-paused trial holds no actor), so nothing overlaps and the difference of the walls is what the
-pauses cost. Every step sleeps ``--sleep-s``; every checkpoint writes ``--checkpoint-mb``
+A one-trial, one-step warm-up run comes first (worker imports). Both on ONE slot
+(``num_cpus=1`` / one Dask worker thread) with ``reuse_actors=False`` (a paused trial holds
+no actor), so nothing overlaps and the difference of the walls is what the pauses cost. Every step sleeps ``--sleep-s``; every checkpoint writes ``--checkpoint-mb``
 of random bytes (and a restore reads them back). The trainable appends a line per setup, save
 and restore to an events file, from which the pauses (saves) and resumes (restores) are
 counted. Per pause+resume cycle: (HyperBand wall − FIFO wall) ÷ resumes; this charges the
@@ -111,7 +111,8 @@ def measure(side: str, args: argparse.Namespace) -> None:
 
     def one(run: Any, tune: Any, trainable: type, name: str, extra: dict) -> None:
         events = os.path.join(local, f"{name}.events")
-        config = {**base, "events": events, "i": tune.grid_search(list(range(n))), **extra}
+        trials = list(range(1 if name == "warmup" else n))
+        config = {**base, "events": events, "i": tune.grid_search(trials), **extra}
         kwargs = dict(config=config, name=name, **common)
         if name == "hyperband":
             from_mod = "ray.tune.schedulers" if side == "ray" else "dasktune.schedulers"
@@ -119,9 +120,13 @@ def measure(side: str, args: argparse.Namespace) -> None:
             kwargs["scheduler"] = hb(
                 metric="score", mode="max", max_t=args.max_t, reduction_factor=RF
             )
-        t0 = time.perf_counter()
+        t0, started_at = time.perf_counter(), time.time()
         analysis = run(trainable, **kwargs)
         wall = time.perf_counter() - t0
+        if name == "warmup":
+            return
+        with open(events) as f:
+            stamps = [json.loads(line)["at"] for line in f]
         steps = {
             str(t.config["i"]): int((t.last_result or {}).get("training_iteration", 0) or 0)
             for t in analysis.trials
@@ -132,6 +137,9 @@ def measure(side: str, args: argparse.Namespace) -> None:
             "errored": sum(str(t.status).upper().endswith("ERROR") for t in analysis.trials),
             "steps": sum(steps.values()),
             "events": _count(events),
+            # before the first setup and after the last event: start-up and wind-down
+            "lead_s": round(min(stamps) - started_at, 3),
+            "trail_s": round(started_at + wall - max(stamps), 3),
             "per_trial_steps": steps,
         }
 
@@ -143,6 +151,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
             return tune.run(trainable, storage_path=local, **kw)
 
         trainable = make_trainable(tune, side)
+        one(run, tune, trainable, "warmup", {"plan": {"0": 1}})
         one(run, tune, trainable, "hyperband", {})
         one(run, tune, trainable, "fifo", {"plan": out["hyperband"]["per_trial_steps"]})
         version = ray.__version__
@@ -155,6 +164,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
             def run(trainable: type, **kw: Any) -> Any:
                 return tune.run(trainable, local_dir=local, client=client, **kw)
 
+            one(run, tune, trainable, "warmup", {"plan": {"0": 1}})
             one(run, tune, trainable, "hyperband", {})
             one(run, tune, trainable, "fifo", {"plan": out["hyperband"]["per_trial_steps"]})
         version = getattr(tune, "__version__", "?")
