@@ -13,12 +13,12 @@ Each side, in one process on one cluster (one Ray instance), runs twice:
 
 A one-trial, one-step warm-up run comes first (worker imports). Both on ONE slot
 (``num_cpus=1`` / one Dask worker thread) with ``reuse_actors=False`` (a paused trial holds
-no actor), so nothing overlaps and the difference of the walls is what the pauses cost. Every step sleeps ``--sleep-s``; every checkpoint writes ``--checkpoint-mb``
-of random bytes (and a restore reads them back). The trainable appends a line per setup, save
-and restore to an events file, from which the pauses (saves) and resumes (restores) are
-counted. Per pause+resume cycle: (HyperBand wall − FIFO wall) ÷ resumes; this charges the
-saves of trials paused and then stopped to the cycles that did resume, so it is also given
-per pause.
+no actor), so nothing overlaps and the difference of the walls is what the pauses cost.
+Every step sleeps ``--sleep-s``; every checkpoint writes ``--checkpoint-mb`` of random bytes
+(and a restore reads them back). The trainable appends a line per setup, save and restore to
+an events file, from which the pauses (saves) and resumes (restores) are counted. Per
+pause+resume cycle: (HyperBand wall − FIFO wall) ÷ resumes; this charges the saves of trials
+paused and then stopped to the cycles that did resume, so it is also given per pause.
 """
 
 from __future__ import annotations
