@@ -3,9 +3,11 @@ scalar ``dasktune/<metric>`` at step ``training_iteration`` (Ray: ``ray/tune/<me
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,17 @@ _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
 def _tensorboardx() -> tuple[Any, type, type]:
+    bare = None
+    if "tensorboardX" not in sys.modules:
+        # tensorboardX/__init__ imports its SummaryWriter, whose module imports torch when torch
+        # is installed: seconds (15 s on a busy 2-core box), on the driver's event loop, while
+        # trials wait. The event writer and the protos need none of it, so they are imported
+        # under a bare package (its __init__ not run), which is then removed: a later
+        # ``import tensorboardX`` runs the real __init__, reusing the submodules loaded here.
+        spec = importlib.util.find_spec("tensorboardX")
+        if spec is not None and spec.submodule_search_locations:
+            bare = importlib.util.module_from_spec(spec)
+            sys.modules["tensorboardX"] = bare
     try:
         from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event
@@ -35,6 +48,9 @@ def _tensorboardx() -> tuple[Any, type, type]:
             "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
             "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
         ) from exc
+    finally:
+        if bare is not None and sys.modules.get("tensorboardX") is bare:
+            del sys.modules["tensorboardX"]
     return EventsWriter, Event, Summary
 
 
