@@ -17,8 +17,8 @@ Each side: ``PopulationBasedTraining(time_attr="training_iteration",
 metric="mean_accuracy", mode="max", perturbation_interval=4, hyperparam_mutations={"lr":
 uniform 0.01-5}, quantile_fraction=0.25)`` over 8 class trials (a grid of
 starting ``lr`` from 0.001 to 0.2) on ``--slots`` one-CPU slots; a stopper ends the run when
-any trial reaches ``--target`` (or a trial reaches 400 iterations). A ``Callback`` on the
-driver records:
+any trial reaches ``--target`` (or a trial reaches 400 iterations); the default loggers are
+off on both sides. A ``Callback`` on the driver records:
 
 - **time to target**: from the ``tune.run`` call to the first result with ``mean_accuracy``
   ≥ target;
@@ -161,6 +161,9 @@ def measure(side: str, args: argparse.Namespace) -> None:
         resources_per_trial={"cpu": 1}, reuse_actors=args.reuse_actors, verbose=0
     )
     if side == "ray":
+        # Loggers off on both sides: this measures the scheduler (and in a fresh process
+        # dasktune's TensorBoard logger could import torch, which the Ray venv lacks).
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
         ray = sbs.ray_init(args.slots)
         from ray import tune
         from ray.tune import Callback
@@ -199,6 +202,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
                 callbacks=[recorder],
                 local_dir=local,
                 client=client,
+                loggers=[],
                 **common,
             )
             wall = time.perf_counter() - recorder.t0

@@ -148,7 +148,12 @@ def machine(sides: dict[str, str]) -> dict[str, str]:
     info = machine_info(ray_packages or {}, version)
     other = os.environ.get(DASKTUNE_PATH_ENV)
     if other:
-        info["dasktune"] += f"; dasktune imported from {other}"
+        import subprocess
+
+        head = subprocess.run(
+            ["git", "-C", other, "log", "-1", "--format=%h %s"], capture_output=True, text=True
+        ).stdout.strip()
+        info["dasktune"] += f"; the dasktune side imported dasktune from {other} ({head})"
     return info
 
 
