@@ -3,6 +3,7 @@ scalar ``dasktune/<metric>`` at step ``training_iteration`` (Ray: ``ray/tune/<me
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import numbers
@@ -27,6 +28,7 @@ _NOT_SCALARS = frozenset({"config", "training_iteration", "pid", "timestamp", "d
 _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
+@functools.cache
 def _tensorboardx() -> tuple[Any, type, type]:
     bare = None
     if "tensorboardX" not in sys.modules:
@@ -58,7 +60,14 @@ class TBXLogger(Logger):
     """Writes ``events.out.tfevents.*`` in the trial's directory, in a background thread."""
 
     def _init(self) -> None:
-        self._events_writer, self._event, self._summary = _tensorboardx()
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise ImportError(
+                "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
+                "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
+            )
+        # Imported by the writer thread, which is the only user: its first import (protobuf,
+        # and boto3 when installed: about 0.6 s) then never holds up the driver's event loop.
+        _writer_thread.submit(_tensorboardx)
         self._writer: Any = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -74,8 +83,9 @@ class TBXLogger(Logger):
         with self._lock:
             results, self._pending = self._pending, []
         if self._writer is None:
+            events_writer, self._event, self._summary = _tensorboardx()
             os.makedirs(self.logdir, exist_ok=True)
-            self._writer = self._events_writer(os.path.join(self.logdir, "events"))
+            self._writer = events_writer(os.path.join(self.logdir, "events"))
         for result in results:
             self._write(result)
 
