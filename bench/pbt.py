@@ -255,6 +255,14 @@ def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"**{sbs.fmt(lat['median'])} / {sbs.fmt(lat['p95'])}** | {sbs.fmt(lat['max'])} | "
             f"{r['errored']} | {r['load_before']}/{r['load_after']} |"
         )
+    lines += ["", "Exploit latency percentiles (s):", ""]
+    for r in records:
+        if "error" not in r and r["latencies"]:
+            qs = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+            cells = ", ".join(
+                f"p{round(q * 100)} {sbs.fmt(sbs.percentile(r['latencies'], q))}" for q in qs
+            )
+            lines.append(f"- {r['side']}: {cells}")
     return "\n".join(lines)
 
 
