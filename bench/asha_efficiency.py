@@ -21,6 +21,7 @@ import argparse
 import math
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -165,6 +166,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
         slots=args.slots,
         reuse_actors=args.reuse_actors,
     )
+    shutil.rmtree(local, ignore_errors=True)  # trial dirs: nothing in them is reported
 
 
 def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:

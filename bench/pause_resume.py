@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -186,6 +187,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
         sleep_s=args.sleep_s,
         checkpoint_mb=args.checkpoint_mb,
     )
+    shutil.rmtree(local, ignore_errors=True)  # trial dirs: nothing in them is reported
 
 
 def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:

@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -231,6 +232,7 @@ def measure(side: str, args: argparse.Namespace) -> None:
         target=args.target,
         reuse_actors=args.reuse_actors,
     )
+    shutil.rmtree(local, ignore_errors=True)  # trial dirs: nothing in them is reported
 
 
 def report(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
