@@ -7,6 +7,8 @@ from __future__ import annotations
 import glob
 import os
 import pickle
+import subprocess
+import sys
 
 import fsspec
 import pytest
@@ -286,3 +288,24 @@ def test_remote_storage_gets_the_logger_files_uploaded(client, tmp_path):
     assert {"custom.log", PARAMS_FILE, "params.pkl", RESULT_FILE, PROGRESS_FILE} <= files
     assert (trial_dir / "custom.log").read_text() == "1\n2\n3\n"
     assert [s for s, _ in read_scalars(str(trial_dir))["dasktune/value"]] == [1, 2, 3]
+
+
+def test_event_writer_import_leaves_torch_alone_and_tensorboardx_whole():
+    """TensorBoard's writer is loaded without tensorboardX's __init__ (which imports torch when
+    installed: seconds on the driver's loop); a later ``import tensorboardX`` is complete."""
+    code = (
+        "import sys\n"
+        "from dasktune.logger.tbx_logger import _tensorboardx\n"
+        "_tensorboardx()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'tensorboardX' not in sys.modules, 'bare package left behind'\n"
+        "from tensorboardX import SummaryWriter\n"
+        "import tensorboardX.event_file_writer\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -3,9 +3,12 @@ scalar ``dasktune/<metric>`` at step ``training_iteration`` (Ray: ``ray/tune/<me
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import numbers
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,19 @@ _NOT_SCALARS = frozenset({"config", "training_iteration", "pid", "timestamp", "d
 _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
+@functools.cache
 def _tensorboardx() -> tuple[Any, type, type]:
+    bare = None
+    if "tensorboardX" not in sys.modules:
+        # tensorboardX/__init__ imports its SummaryWriter, whose module imports torch when torch
+        # is installed: seconds (15 s on a busy 2-core box), on the driver's event loop, while
+        # trials wait. The event writer and the protos need none of it, so they are imported
+        # under a bare package (its __init__ not run), which is then removed: a later
+        # ``import tensorboardX`` runs the real __init__, reusing the submodules loaded here.
+        spec = importlib.util.find_spec("tensorboardX")
+        if spec is not None and spec.submodule_search_locations:
+            bare = importlib.util.module_from_spec(spec)
+            sys.modules["tensorboardX"] = bare
     try:
         from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event
@@ -35,6 +50,9 @@ def _tensorboardx() -> tuple[Any, type, type]:
             "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
             "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
         ) from exc
+    finally:
+        if bare is not None and sys.modules.get("tensorboardX") is bare:
+            del sys.modules["tensorboardX"]
     return EventsWriter, Event, Summary
 
 
@@ -42,7 +60,14 @@ class TBXLogger(Logger):
     """Writes ``events.out.tfevents.*`` in the trial's directory, in a background thread."""
 
     def _init(self) -> None:
-        self._events_writer, self._event, self._summary = _tensorboardx()
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise ImportError(
+                "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
+                "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
+            )
+        # Imported by the writer thread, which is the only user: its first import (protobuf,
+        # and boto3 when installed: about 0.6 s) then never holds up the driver's event loop.
+        _writer_thread.submit(_tensorboardx)
         self._writer: Any = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -59,8 +84,9 @@ class TBXLogger(Logger):
         with self._lock:
             results, self._pending = self._pending, []
         if self._writer is None:
+            events_writer, self._event, self._summary = _tensorboardx()
             os.makedirs(self.logdir, exist_ok=True)
-            self._writer = self._events_writer(os.path.join(self.logdir, "events"))
+            self._writer = events_writer(os.path.join(self.logdir, "events"))
         for result in results:
             self._write(result)
         if results:
