@@ -29,7 +29,7 @@ _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
 @functools.cache
-def _tensorboardx() -> tuple[Any, type, type]:
+def _tensorboardx() -> tuple[Any, type, type, Any]:
     bare = None
     if "tensorboardX" not in sys.modules:
         # tensorboardX/__init__ imports its SummaryWriter, whose module imports torch when torch
@@ -45,6 +45,7 @@ def _tensorboardx() -> tuple[Any, type, type]:
         from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event
         from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.summary import hparams
     except ImportError as exc:  # pragma: no cover - tensorboardX is a dependency of dasktune
         raise ImportError(
             "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
@@ -53,7 +54,7 @@ def _tensorboardx() -> tuple[Any, type, type]:
     finally:
         if bare is not None and sys.modules.get("tensorboardX") is bare:
             del sys.modules["tensorboardX"]
-    return EventsWriter, Event, Summary
+    return EventsWriter, Event, Summary, hparams
 
 
 class TBXLogger(Logger):
@@ -84,7 +85,7 @@ class TBXLogger(Logger):
         with self._lock:
             results, self._pending = self._pending, []
         if self._writer is None:
-            events_writer, self._event, self._summary = _tensorboardx()
+            events_writer, self._event, self._summary, self._hparams = _tensorboardx()
             os.makedirs(self.logdir, exist_ok=True)
             self._writer = events_writer(os.path.join(self.logdir, "events"))
         for result in results:
@@ -117,8 +118,6 @@ class TBXLogger(Logger):
         last = self._last_result
         if last is None or not isinstance(last.get("training_iteration"), numbers.Integral):
             return
-        from tensorboardX.summary import hparams
-
         params = {
             key: (str(value) if isinstance(value, (list, tuple)) else value)
             for key, value in flatten_dict(self.config, delimiter="/").items()
@@ -134,7 +133,7 @@ class TBXLogger(Logger):
         if not params:
             return
         step = int(last["training_iteration"])
-        for summary in hparams(params, metrics):
+        for summary in self._hparams(params, metrics):
             self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
