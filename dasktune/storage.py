@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import posixpath
 import tempfile
@@ -39,6 +38,10 @@ def json_default(value: Any) -> Any:
     return repr(value)
 
 
+# One encoder for every result row: json.dumps with an argument builds a new one per call.
+_ENCODER = json.JSONEncoder(default=json_default)
+
+
 def to_json(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` that never fails on result values (NaN stays NaN, as Ray writes it).
 
@@ -46,6 +49,8 @@ def to_json(value: Any, **kwargs: Any) -> str:
     (a tuple), a container that holds itself, and, with ``sort_keys``, keys of mixed types in
     one dict; :func:`json_problem` says where.
     """
+    if not kwargs:
+        return _ENCODER.encode(value)
     return json.dumps(value, default=json_default, **kwargs)
 
 
@@ -369,6 +374,7 @@ class TrialLog:
         if self._csv_target is not None and not self._csv_target.is_empty():
             self._columns = _read_csv_header(location)
         self._buffer = io.StringIO()
+        self._csv_writer = csv.writer(self._buffer)
 
     def _targets(self) -> list[_AppendTarget]:
         return [t for t in (self._json, self._csv_target) if t is not None]
@@ -386,8 +392,8 @@ class TrialLog:
         buffer.truncate()
         if self._columns is None:
             self._columns = list(row)
-            csv.writer(buffer).writerow(self._columns)
-        csv.writer(buffer).writerow([_csv_value(row.get(c)) for c in self._columns])
+            self._csv_writer.writerow(self._columns)
+        self._csv_writer.writerow([_csv_value(row.get(c)) for c in self._columns])
         self._csv_target.write(buffer.getvalue())
         return len(line)
 
@@ -443,7 +449,7 @@ def _pickle_params(params: Mapping[str, Any]) -> bytes:
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and value != value:  # NaN
         return "nan"
     return value
 
