@@ -146,11 +146,15 @@ def test_resume_continues_unfinished_and_reruns_errored(storage, client):
     fs = _fs(storage)
     state_url = f"{root}/resumable/experiment_state.json"
     state = json.loads(fs.cat_file(state_url))
-    # Pretend the driver died while trial 0 ran (its state still says RUNNING) and
-    # trial 1 had errored.
+    # Pretend the driver died while trial 0 ran (its state still says RUNNING, its log has
+    # no final row yet) and trial 1 had errored.
     state["trials"][0]["status"] = "RUNNING"
     state["trials"][1]["status"] = "ERROR"
     fs.pipe_file(state_url, json.dumps(state).encode())
+    log_url = f"{root}/resumable/{state['trials'][0]['dirname']}/result.json"
+    logged = [json.loads(line) for line in fs.cat_file(log_url).decode().splitlines()]
+    logged[-1]["done"] = False
+    fs.pipe_file(log_url, "".join(json.dumps(r) + "\n" for r in logged).encode())
     resumed = run(
         storage,
         client,
