@@ -59,6 +59,7 @@ _SUBMODULES = {
     "trial_runner",
     "logger",
     "progress_reporter",
+    "sample",
 }
 
 if TYPE_CHECKING:
