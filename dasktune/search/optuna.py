@@ -65,7 +65,8 @@ class OptunaSearch(Searcher):
         sampler: an ``optuna.samplers.BaseSampler``; default ``TPESampler(seed=seed)``.
         seed: the default sampler's seed.
 
-    A trial that errors, or ends without a numeric ``metric``, is told to the study as FAILED.
+    A trial that errors (or reports NaN) is told to the study as FAIL; one that ends without a
+    numeric ``metric`` as PRUNED, as Ray does.
     The study is saved with the experiment state: ``resume=True`` continues the same study.
     """
 
@@ -270,15 +271,17 @@ class OptunaSearch(Searcher):
         number = self._live.pop(trial_id, None)
         if number is None or self._study is None:
             return
-        value = None if (error or result is None) else result.get(self.metric or "")
-        if (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and value == value  # NaN: no score
-        ):
-            self._study.tell(number, float(value))
-        else:
+        if error:
             self._study.tell(number, state=TrialState.FAIL)
+            return
+        value = None if result is None else result.get(self.metric or "")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # Ended without the metric (stopped early, say): PRUNED, as Ray tells it.
+            self._study.tell(number, state=TrialState.PRUNED)
+        elif value != value:  # NaN: Optuna would record it as a failure anyway
+            self._study.tell(number, state=TrialState.FAIL)
+        else:
+            self._study.tell(number, float(value))
 
     @property
     def study(self) -> optuna.Study | None:
