@@ -154,8 +154,10 @@ class NevergradSearch(SpaceSearcher):
                     "tune.choice(...)... values, or a Nevergrad parametrization (ng.p.Dict)"
                 )
             self._optimizer = self._factory(space, **self._optimizer_kwargs)
-        for index, point in enumerate(self._points):
-            self._optimizer.suggest(self._nevergrad_point(point, index))
+        points = [self._nevergrad_point(p, i) for i, p in enumerate(self._points)]
+        # Nevergrad asks its suggestions last-in first-out: queue them reversed.
+        for point in reversed(points):
+            self._optimizer.suggest(point)
 
     def _nevergrad_point(self, point: Mapping[str, Any], index: int) -> Any:
         if not self._params:
