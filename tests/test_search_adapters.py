@@ -55,7 +55,8 @@ def make(name, space=None, **kwargs):
         kwargs.setdefault("random_state_seed", 0)
         return HyperOptSearch(space or MIXED, n_initial_points=8, **kwargs)
     if name == "bayesopt":
-        return BayesOptSearch(space or FLOATS, random_search_steps=5, **kwargs)
+        kwargs.setdefault("random_search_steps", 5)
+        return BayesOptSearch(space or FLOATS, **kwargs)
     if name == "nevergrad":
         return NevergradSearch(ng.optimizers.OnePlusOne, space or MIXED, **kwargs)
     if name == "skopt":
@@ -79,6 +80,8 @@ def told(searcher):
 
 
 NAMES = ["hyperopt", "bayesopt", "nevergrad", "skopt", "zoopt"]
+# Gaussian-process searchers fit a model per suggestion: fewer steps keep the suite quick.
+STEPS = {"hyperopt": 40, "nevergrad": 40, "zoopt": 40, "skopt": 12, "bayesopt": 10}
 
 
 def space_of(name):
@@ -127,26 +130,49 @@ def drive(searcher, n, pending=2, fail=None):
 def test_suggestions_lie_in_the_space_and_improve_on_the_first(name):
     np.random.seed(0)  # skopt, Nevergrad and ZOOpt draw from NumPy's global generator
     searcher = make(name, metric="loss", mode="min")
-    configs, losses = drive(searcher, 40)
-    assert len(configs) == 40
+    steps = STEPS[name]
+    configs, losses = drive(searcher, steps, pending=2 if steps > 20 else 1)
+    assert len(configs) == steps
     for config in configs:
         inside(config, space_of(name))
-    assert min(losses[20:]) < statistics.median(losses[:5])
-    assert min(losses) < 0.5
-    assert told(searcher) == 40
+    assert min(losses[steps // 2 :]) < statistics.median(losses[:5])
+    assert told(searcher) == steps
+
+
+def stored(searcher):
+    """The value the library recorded for the (only) result it was told."""
+    if isinstance(searcher, HyperOptSearch):
+        return searcher.trials.losses()[0]
+    if isinstance(searcher, BayesOptSearch):
+        return float(searcher.optimizer.space.target[0])
+    if isinstance(searcher, NevergradSearch):
+        return searcher.optimizer.current_bests["minimum"].mean
+    if isinstance(searcher, SkOptSearch):
+        return searcher.optimizer.yi[0]
+    return searcher.optimizer._data[0].get_value()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_mode_max_maximises(name):
+def test_mode_max_is_told_with_the_libraries_sign(name):
     np.random.seed(1)
-    searcher = make(name, metric="score", mode="max")
-    best = []
+    kwargs = {"random_search_steps": 1} if name == "bayesopt" else {}
+    searcher = make(name, metric="score", mode="max", **kwargs)
+    config = searcher.suggest("a")
+    searcher.on_trial_complete("a", {"score": 2.0, "loss": 5.0})
+    # BayesOpt maximises: it keeps the score; the others minimise its negation.
+    assert stored(searcher) == (2.0 if name == "bayesopt" else -2.0)
+    assert isinstance(config, dict)
+
+
+def test_a_maximised_metric_improves():
+    np.random.seed(1)
+    searcher = make("hyperopt", metric="score", mode="max")
+    scores = []
     for i in range(30):
         config = searcher.suggest(str(i))
-        if isinstance(config, dict):
-            best.append(-loss(config))
-            searcher.on_trial_complete(str(i), {"score": -loss(config)})
-    assert max(best[15:]) > statistics.median(best[:5])
+        scores.append(-loss(config))
+        searcher.on_trial_complete(str(i), {"score": scores[-1]})
+    assert max(scores[15:]) > statistics.median(scores[:5])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -175,16 +201,16 @@ def test_a_point_missing_a_key_or_outside_the_space_is_refused(name):
 def test_state_round_trip_keeps_history_and_live_trials(name):
     np.random.seed(0)
     searcher = make(name, metric="loss", mode="min")
-    drive(searcher, 12)
+    drive(searcher, 6)
     live = searcher.suggest("open")
     assert isinstance(live, dict)
     state = searcher.get_state()
     restored = make(name, metric="loss", mode="min")
     restored.set_state(state)
-    assert told(restored) == told(searcher) == 12
+    assert told(restored) == told(searcher) == 6
     restored.on_trial_complete("open", {"loss": loss(live)})  # a trial live at the save
-    assert told(restored) == 13
-    configs, _ = drive(restored, 5)
+    assert told(restored) == 7
+    configs, _ = drive(restored, 2)
     for config in configs:
         inside(config, space_of(name))
     if name == "hyperopt":  # its own generator is in the state: the same next suggestion
