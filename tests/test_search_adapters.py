@@ -398,6 +398,13 @@ def test_native_spaces():
         ),
         (lambda: ZOOptSearch(budget=None), "needs budget"),
         (lambda: ZOOptSearch(algo="racos", budget=5), "'asracos' or 'sracos'"),
+        (lambda: ZOOptSearch(budget=5, init_samples=[]), "must not set 'init_samples'"),
+        (
+            lambda: ZOOptSearch(budget=5, dim_dict=MIXED, metric="m", mode="min", bogus=1).suggest(
+                "a"
+            ),
+            "bogus",
+        ),
         (lambda: HyperOptSearch(points_to_evaluate={"x": 1}), "list of dicts"),
     ],
 )

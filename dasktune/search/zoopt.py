@@ -71,6 +71,8 @@ class ZOOptSearch(SpaceSearcher):
             initial sample size).
         parallel_num: how many suggestions may be pending at once (ZOOpt's server number):
             set it to the number of trials that run at once.
+        **kwargs: passed to ``zoopt.Parameter`` (as Ray 2.x does), e.g. ``exploration_rate``;
+            a name it does not take is a TypeError.
 
     A trial that errors or ends without a numeric metric is told to ZOOpt as the worst
     possible value (``inf``): RACOS needs every suggestion back before it goes on. Seed the
@@ -86,6 +88,7 @@ class ZOOptSearch(SpaceSearcher):
         mode: str | None = None,
         points_to_evaluate: list[dict[str, Any]] | None = None,
         parallel_num: int = 1,
+        **kwargs: Any,
     ) -> None:
         if algo not in ("asracos", "sracos"):
             raise ValueError(f"ZOOptSearch(algo=...) must be 'asracos' or 'sracos', got {algo!r}")
@@ -104,6 +107,13 @@ class ZOOptSearch(SpaceSearcher):
         self._algo = algo
         self._budget = budget
         self._parallel_num = parallel_num
+        for name in ("budget", "init_samples"):
+            if name in kwargs:
+                raise ValueError(
+                    f"ZOOptSearch(**kwargs) must not set {name!r}: it is ZOOptSearch's own "
+                    "(budget=, points_to_evaluate=)"
+                )
+        self._parameter_kwargs = kwargs
         self._params: list[Param] = []
         self._names: list[str] = []
         self._log: set[str] = set()
@@ -123,7 +133,9 @@ class ZOOptSearch(SpaceSearcher):
         if not dims:
             raise ValueError("ZOOptSearch has nothing to search")
         init = [self._zoopt_point(p, i) for i, p in enumerate(self._points)] or None
-        parameter = zoopt.Parameter(budget=self._budget, init_samples=init)
+        parameter = zoopt.Parameter(
+            budget=self._budget, init_samples=init, **self._parameter_kwargs
+        )
         if init and len(init) > parameter.get_train_size():
             raise ValueError(
                 f"ZOOptSearch: {len(init)} points_to_evaluate, but ZOOpt takes at most "
