@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the service tests need: a single-node SLURM
-# (slurmctld, slurmd, client tools) and munge for its authentication.
+# (slurmctld, slurmd, client tools) and munge for its authentication, and
+# chromium, the headless browser that reads the /dasktune dashboard page.
 #
 # Idempotent: does nothing when every package is already installed, and only
 # runs `apt-get update` when apt has no candidate for a package (or when an
@@ -9,7 +10,7 @@
 # Usage: bash ci/install-system.sh        (must run as root)
 set -euo pipefail
 
-PACKAGES=(slurmctld slurmd slurm-client munge)
+PACKAGES=(slurmctld slurmd slurm-client munge chromium)
 
 die() {
     echo "install-system.sh: error: $*" >&2
@@ -69,7 +70,7 @@ fi
 for pkg in "${missing[@]}"; do
     is_installed "$pkg" || die "$pkg is still not installed after apt-get install"
 done
-for tool in slurmctld slurmd sinfo munged; do
+for tool in slurmctld slurmd sinfo munged chromium; do
     command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || die "$tool not found after install"
 done
 echo "install-system.sh: installed ${missing[*]}"

@@ -16,9 +16,11 @@ __version__ = "0.1.0"
 # and the scheduler (for dasktune's plugin) import this package, and only the driver needs
 # tune.run's machinery or pandas (ExperimentAnalysis).
 _EXPORTS = {
+    "Analysis": "dasktune.analysis",
     "CLIReporter": "dasktune.progress_reporter",
     "Callback": "dasktune.callback",
     "DurableTrainable": "dasktune.durable_trainable",
+    "Experiment": "dasktune.experiment",
     "ExperimentAnalysis": "dasktune.analysis",
     "JupyterNotebookReporter": "dasktune.progress_reporter",
     "ProgressReporter": "dasktune.progress_reporter",
@@ -31,6 +33,9 @@ _EXPORTS = {
     "checkpoint_dir": "dasktune.track",
     "choice": "dasktune.search",
     "get_gpu_ids": "dasktune.placement",
+    "get_trial_dir": "dasktune.track",
+    "get_trial_id": "dasktune.track",
+    "get_trial_name": "dasktune.track",
     "get_placement": "dasktune.placement",
     "grid_search": "dasktune.search",
     "lograndint": "dasktune.search",
@@ -44,6 +49,7 @@ _EXPORTS = {
     "randn": "dasktune.search",
     "register_trainable": "dasktune.registry",
     "run": "dasktune.tune",
+    "run_experiments": "dasktune.experiment",
     "sample_from": "dasktune.search",
     "uniform": "dasktune.search",
 }
@@ -64,10 +70,11 @@ _SUBMODULES = {
 
 if TYPE_CHECKING:
     from . import track
-    from .analysis import ExperimentAnalysis
+    from .analysis import Analysis, ExperimentAnalysis
     from .callback import Callback
     from .durable_trainable import DurableTrainable
     from .error import TuneError
+    from .experiment import Experiment, run_experiments
     from .function_runner import StatusReporter
     from .placement import TrialPlacement, get_gpu_ids, get_placement
     from .progress_reporter import CLIReporter, JupyterNotebookReporter, ProgressReporter
@@ -89,7 +96,7 @@ if TYPE_CHECKING:
         uniform,
     )
     from .stoppers import Stopper
-    from .track import checkpoint_dir
+    from .track import checkpoint_dir, get_trial_dir, get_trial_id, get_trial_name
     from .trainable import Trainable
     from .tune import run
 
@@ -123,9 +130,11 @@ def report(**metrics: object) -> None:
 
 
 __all__ = [
+    "Analysis",
     "CLIReporter",
     "Callback",
     "DurableTrainable",
+    "Experiment",
     "ExperimentAnalysis",
     "JupyterNotebookReporter",
     "ProgressReporter",
@@ -139,6 +148,9 @@ __all__ = [
     "choice",
     "get_gpu_ids",
     "get_placement",
+    "get_trial_dir",
+    "get_trial_id",
+    "get_trial_name",
     "grid_search",
     "lograndint",
     "loguniform",
@@ -152,6 +164,7 @@ __all__ = [
     "register_trainable",
     "report",
     "run",
+    "run_experiments",
     "sample_from",
     "track",
     "uniform",

@@ -1,9 +1,11 @@
-"""Read an experiment back from storage: Ray Tune's ``ExperimentAnalysis``, over fsspec.
+"""Read an experiment back from storage: Ray Tune's ``Analysis``, over fsspec.
 
 The driver writes one folder per trial under the experiment path (``params.json``,
 ``result.json`` as JSON lines, ``progress.csv``, checkpoints). This module only reads that
 layout, so it works the same for a local folder, ``s3://bucket/exp`` or any other fsspec URL,
-and on an experiment that is still running.
+and on an experiment that is still running. :class:`Analysis` works on the folders alone
+(Ray's ``tune.Analysis``); :class:`~dasktune.experiment_analysis.ExperimentAnalysis` adds the
+trials themselves (``tune.run``'s result).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from dasktune.checkpoints import committed_checkpoints
 from dasktune.error import TuneError
+from dasktune.result import TRAINING_ITERATION
 from dasktune.utils.dicts import flatten_dict
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ExperimentAnalysis", "flatten_dict"]
+__all__ = ["Analysis", "ExperimentAnalysis", "flatten_dict"]
 
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"
@@ -79,27 +83,44 @@ def _pandas() -> Any:
     return pandas
 
 
-def _score(values: pd.Series, mode: str, scope: str) -> float:
-    """One trial's score for a metric under ``scope``; ``values`` holds no NaN."""
+def _score(values: list[float], mode: str, scope: str) -> float:
+    """One trial's score for a metric under ``scope``; ``values`` is not empty.
+
+    NaN in ``values`` (kept with ``filter_nan_and_inf=False``) makes an average NaN; ``"all"``
+    takes the best of the numbers among them.
+    """
     if scope == "all":
-        return float(values.max() if mode == "max" else values.min())
+        numbers = [v for v in values if not math.isnan(v)]
+        if not numbers:
+            return math.nan
+        return max(numbers) if mode == "max" else min(numbers)
     if scope == "last":
-        return float(values.iloc[-1])
-    if scope == "avg":
-        return float(values.mean())
-    last_n = int(scope.split("-")[1])
-    return float(values.iloc[-last_n:].mean())
+        return values[-1]
+    window = values if scope == "avg" else values[-int(scope.split("-")[1]) :]
+    return math.fsum(window) / len(window)
 
 
-class ExperimentAnalysis:
-    """Results of one experiment, read from its folder (Ray Tune's ``ExperimentAnalysis``).
+def _better(score: float, best: float | None, mode: str) -> bool:
+    """Whether ``score`` ranks above ``best``; NaN ranks below every number (it cannot be
+    ordered), and on a tie the earlier trial stays best."""
+    if best is None:
+        return True
+    if math.isnan(score):
+        return False
+    if math.isnan(best):
+        return True
+    return score > best if mode == "max" else score < best
+
+
+class Analysis:
+    """Results of one experiment, read from its folder (Ray Tune's ``tune.Analysis``).
 
     Args:
         experiment_path: The experiment folder as a local path or fsspec URL
             (``s3://bucket/exp``), or the path of its ``experiment_state.json`` file.
-        storage_options: Passed to ``fsspec.core.url_to_fs`` (credentials, endpoint, ...).
         default_metric: Metric used when a method gets no ``metric=`` (``run(metric=...)``).
         default_mode: ``"max"`` or ``"min"``, used when a method gets no ``mode=``.
+        storage_options: Passed to ``fsspec.core.url_to_fs`` (credentials, endpoint, ...).
         trial_logdirs: The experiment's trial folders (full paths or URLs directly below the
             experiment folder), taken as they are instead of listing storage; ``run()`` passes
             them when storage did not answer at the end of the run.
@@ -107,20 +128,32 @@ class ExperimentAnalysis:
     Raises:
         TuneError: The path does not exist or holds no trial folders.
 
-    Trial folders are listed once, here; results are read on first use and cached. Call
-    :meth:`fetch_trial_dataframes` to re-list and re-read an experiment that is still running.
+    The best-trial queries rank each trial by its best value of the metric over all its results
+    (``scope="all"``, as Ray's ``Analysis`` does); :class:`ExperimentAnalysis` ranks by the
+    last value by default, as Ray's does. Trial folders are listed once, here; results are read
+    on first use and cached. Call :meth:`fetch_trial_dataframes` to re-list and re-read an
+    experiment that is still running.
     Trials are keyed by their ``logdir``: the trial folder's full path, or its full URL (with
     protocol, e.g. ``s3://...``) for remote storage, so it can be handed back to fsspec.
     """
 
+    # How the best-trial queries score a trial when given no ``scope``.
+    DEFAULT_SCOPE = "all"
+
     def __init__(
         self,
         experiment_path: str,
-        storage_options: dict[str, Any] | None = None,
         default_metric: str | None = None,
         default_mode: str | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
         trial_logdirs: Iterable[str] | None = None,
     ) -> None:
+        if isinstance(default_metric, dict):
+            raise TypeError(
+                "The second argument is default_metric (Ray's order); pass storage options as "
+                "storage_options=."
+            )
         if default_mode is not None:
             _check_mode(default_mode)
         self.default_metric = default_metric
@@ -138,9 +171,11 @@ class ExperimentAnalysis:
         self._given_path = str(experiment_path)
 
         # logdir -> (storage path of the trial folder, names of the files directly in it)
-        self._trials: dict[str, tuple[str, frozenset[str]]] = {}
+        self._folders: dict[str, tuple[str, frozenset[str]]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._results: dict[str, list[dict[str, Any]]] = {}
+        # Each result flattened ("a/b"): tells a metric a result did not carry from a NaN.
+        self._flat: dict[str, list[dict[str, Any]]] = {}
         self._dataframes: dict[str, pd.DataFrame] | None = None
 
         if trial_logdirs is None:
@@ -148,7 +183,7 @@ class ExperimentAnalysis:
         else:
             names = sorted(posixpath.basename(str(d).rstrip("/")) for d in trial_logdirs)
             files = frozenset({PARAMS_FILE, RESULT_FILE})  # read when first used, if there
-            self._trials = {
+            self._folders = {
                 self._logdir(name): (f"{self._root.rstrip('/')}/{name}", files) for name in names
             }
 
@@ -209,7 +244,7 @@ class ExperimentAnalysis:
                 f"sub-folder per trial holding {PARAMS_FILE} and/or {RESULT_FILE}, as written "
                 f"by run(). Found sub-folders: {subdirs or 'none'}."
             )
-        self._trials = trials
+        self._folders = trials
 
     def _read(self, path: str) -> bytes | None:
         try:
@@ -246,11 +281,12 @@ class ExperimentAnalysis:
 
     def _load(self) -> None:
         self._fs.invalidate_cache()
-        items = list(self._trials.items())
+        items = list(self._folders.items())
         loaded = self._map_io(self._read_trial, items)
         configs: dict[str, dict[str, Any]] = {}
         results: dict[str, list[dict[str, Any]]] = {}
         dataframes: dict[str, pd.DataFrame] = {}
+        flat: dict[str, list[dict[str, Any]]] = {}
         for (logdir, _), (config, trial_results) in zip(items, loaded, strict=True):
             if config is None:
                 # No usable params.json: the driver also records the config in every result.
@@ -259,8 +295,10 @@ class ExperimentAnalysis:
             configs[logdir] = config
             results[logdir] = trial_results
             # Built from the result list so that row labels are indices into it.
-            dataframes[logdir] = _pandas().DataFrame([flatten_dict(r) for r in trial_results])
-        self._configs, self._results, self._dataframes = configs, results, dataframes
+            flat[logdir] = [flatten_dict(r) for r in trial_results]
+            dataframes[logdir] = _pandas().DataFrame(flat[logdir])
+        self._configs, self._results, self._flat = configs, results, flat
+        self._dataframes = dataframes
 
     def _ensure_loaded(self) -> dict[str, pd.DataFrame]:
         if self._dataframes is None:
@@ -278,7 +316,7 @@ class ExperimentAnalysis:
     @property
     def trial_logdirs(self) -> list[str]:
         """The ``logdir`` of every trial, sorted by folder name (full paths or URLs)."""
-        return list(self._trials)
+        return list(self._folders)
 
     @property
     def trials_logdirs(self) -> list[str]:
@@ -344,29 +382,45 @@ class ExperimentAnalysis:
             columns.update(c for c in df.columns if not str(c).startswith(CONFIG_PREFIX))
         return sorted(columns, key=str)
 
-    def _metric_values(self, metric: str) -> dict[str, pd.Series]:
-        """The non-NaN values of ``metric`` per trial, labelled by result index.
+    def _metric_values(
+        self, metric: str, filter_nan_and_inf: bool = True
+    ) -> dict[str, list[tuple[int, float]]]:
+        """``(result index, value)`` of every result of each trial that carries ``metric``.
 
-        Trials that never reported a number for it are left out.
+        A result without the key is not a value (a metric reported every other iteration);
+        JSON ``null`` counts as NaN. With ``filter_nan_and_inf``, NaN and infinite values are
+        left out. Trials with no values are left out.
+
+        Raises:
+            ValueError: No trial reported ``metric``, a value is not a number, or no value is
+                a number at all (every one NaN).
         """
+        self._ensure_loaded()
         reported = False
-        out: dict[str, pd.Series] = {}
-        for logdir, df in self._ensure_loaded().items():
-            if metric not in df.columns:
-                continue
-            reported = True
-            column = df[metric]
-            values = _pandas().to_numeric(column, errors="coerce")
-            bad = column.notna() & values.isna()
-            if bad.any():
-                raise ValueError(
-                    f"Metric {metric!r} has a non-numeric value in trial {logdir} "
-                    f"({column[bad].iloc[0]!r}); only numbers can be ranked."
-                )
-            # NaN means "nothing to compare" (a diverged trial, a skipped evaluation).
-            values = values.dropna()
-            if not values.empty:
-                out[logdir] = values.astype(float)
+        any_number = False
+        out: dict[str, list[tuple[int, float]]] = {}
+        for logdir, rows in self._flat.items():
+            values: list[tuple[int, float]] = []
+            for index, row in enumerate(rows):
+                if metric not in row:
+                    continue
+                reported = True
+                raw = row[metric]
+                if raw is None:
+                    value = math.nan
+                elif isinstance(raw, (int, float)):
+                    value = float(raw)
+                else:
+                    raise ValueError(
+                        f"Metric {metric!r} has a non-numeric value in trial {logdir} "
+                        f"({raw!r}); only numbers can be ranked."
+                    )
+                any_number = any_number or not math.isnan(value)
+                if filter_nan_and_inf and not math.isfinite(value):
+                    continue
+                values.append((index, value))
+            if values:
+                out[logdir] = values
         if not reported:
             known = self._reported_metrics()
             hint = difflib.get_close_matches(metric, [str(k) for k in known], n=1)
@@ -376,31 +430,51 @@ class ExperimentAnalysis:
                 + (f" Did you mean {hint[0]!r}?" if hint else "")
                 + " Nested metrics are addressed with '/', e.g. 'a/b'."
             )
-        if not out:
+        if not any_number or not out:
             raise ValueError(
-                f"Every value reported for metric {metric!r} is NaN, so no trial can be "
-                f"ranked by it."
+                f"Every value reported for metric {metric!r} is NaN"
+                + (" or infinite" if filter_nan_and_inf else "")
+                + ", so no trial can be ranked by it."
             )
         return out
 
-    def _best(self, metric: str, mode: str, scope: str) -> tuple[str, pd.Series]:
+    def _best_logdir(self, metric: str, mode: str, scope: str, filter_nan_and_inf: bool) -> str:
         _check_scope(scope)
         best_logdir: str | None = None
-        best_score = math.nan
-        values_by_trial = self._metric_values(metric)
-        for logdir, values in values_by_trial.items():
-            score = _score(values, mode, scope)
-            if math.isnan(score):
+        best_score: float | None = None
+        for logdir, pairs in self._metric_values(metric, filter_nan_and_inf).items():
+            score = _score([value for _, value in pairs], mode, scope)
+            if filter_nan_and_inf and not math.isfinite(score):
                 continue
             # Strict comparison: on a tie the first trial (by folder name) wins, as in Ray.
-            if best_logdir is None or (score > best_score if mode == "max" else score < best_score):
+            if _better(score, best_score, mode):
                 best_logdir, best_score = logdir, score
         if best_logdir is None:
             raise ValueError(
-                f"Every trial's {scope!r} score for metric {metric!r} is NaN, so no trial can "
-                f"be ranked by it."
+                f"Every trial's {scope!r} score for metric {metric!r} is NaN or infinite, so "
+                f"no trial can be ranked by it (pass filter_nan_and_inf=False to rank "
+                f"infinite scores)."
             )
-        return best_logdir, values_by_trial[best_logdir]
+        return best_logdir
+
+    def _trial_key(self, trial: Any) -> str:
+        """The ``logdir`` key of ``trial``: a logdir (path or URL, as listed or as the run
+        wrote it) or an object with ``dirname``/``logdir`` (a :class:`~dasktune.trial.Trial`)."""
+        if isinstance(trial, str):
+            name = posixpath.basename(trial.rstrip("/"))
+        elif getattr(trial, "dirname", None) or getattr(trial, "logdir", None):
+            name = trial.dirname or posixpath.basename(str(trial.logdir).rstrip("/"))
+        else:
+            raise ValueError(
+                f"trial must be a trial's logdir (see trial_logdirs) or a Trial, got {trial!r}"
+            )
+        key = self._logdir(name)
+        if key not in self._folders:
+            raise ValueError(
+                f"{trial!r} is not a trial of the experiment at {self.experiment_path!r}; its "
+                f"trials are: {', '.join(self._folders)}."
+            )
+        return key
 
     # ------------------------------------------------------------------------ queries
 
@@ -420,90 +494,152 @@ class ExperimentAnalysis:
             _check_mode(mode)
             if metric is None:
                 raise ValueError("dataframe(mode=...) also needs metric=...")
-        best_rows = self._metric_values(metric) if metric is not None and mode else {}
+        best_rows: dict[str, int] = {}
+        if metric is not None and mode:
+            for logdir, pairs in self._metric_values(metric, filter_nan_and_inf=False).items():
+                numbers = [(value, index) for index, value in pairs if not math.isnan(value)]
+                if numbers:
+                    # The first row wins a tie, as pandas' idxmax/idxmin do in Ray.
+                    pick = max if mode == "max" else min
+                    best_rows[logdir] = pick(numbers, key=lambda pair: pair[0])[1]
         configs = self.get_all_configs(prefix=True)
         rows = []
         for logdir, results in self._results.items():
             row: dict[str, Any] = {}
             if logdir in best_rows:
-                values = best_rows[logdir]
-                index = values.idxmax() if mode == "max" else values.idxmin()
-                row = flatten_dict(results[index])
+                row = dict(self._flat[logdir][best_rows[logdir]])
             elif results:
-                row = flatten_dict(results[-1])
+                row = dict(self._flat[logdir][-1])
             row.update(configs[logdir])
             row["logdir"] = logdir
             rows.append(row)
         return _pandas().DataFrame(rows)
 
     def get_best_logdir(
-        self, metric: str | None = None, mode: str | None = None, scope: str = "all"
+        self,
+        metric: str | None = None,
+        mode: str | None = None,
+        scope: str | None = None,
+        filter_nan_and_inf: bool = True,
     ) -> str:
         """The ``logdir`` of the best trial by ``metric``.
 
         Args:
             metric: Result key to rank by (``"a/b"`` for nested); defaults to ``default_metric``.
             mode: ``"max"`` or ``"min"``; defaults to ``default_mode``.
-            scope: How each trial is scored: ``"all"`` its best value over every result (Ray
-                0.8), ``"last"`` its last reported value, ``"avg"`` the mean of all values,
-                ``"last-5-avg"``/``"last-10-avg"`` the mean of the last 5/10. NaN values are
-                ignored.
+            scope: How each trial is scored: ``"all"`` its best value over every result,
+                ``"last"`` its last reported value, ``"avg"`` the mean of all values,
+                ``"last-5-avg"``/``"last-10-avg"`` the mean of the last 5/10. Defaults to
+                ``"all"`` here (Ray's ``Analysis``) and ``"last"`` on ``ExperimentAnalysis``.
+            filter_nan_and_inf: If true (the default), NaN and infinite values are left out
+                before scoring, and a trial with none left is never the best. If false, they
+                count: a NaN in an average makes the score NaN, which ranks below every number,
+                and infinite scores compete like any other.
 
         Raises:
             ValueError: No metric/mode, bad mode or scope, no trial reported ``metric``, or
-                every value of it is NaN.
+                no trial has a score that can be ranked.
         """
         metric, mode = self._resolve(metric, mode, "get_best_logdir()")
-        return self._best(metric, mode, scope)[0]
+        return self._best_logdir(metric, mode, scope or self.DEFAULT_SCOPE, filter_nan_and_inf)
 
     def get_best_config(
-        self, metric: str | None = None, mode: str | None = None, scope: str = "all"
+        self,
+        metric: str | None = None,
+        mode: str | None = None,
+        scope: str | None = None,
+        filter_nan_and_inf: bool = True,
     ) -> dict[str, Any]:
         """The config (``params.json``) of the best trial; arguments as :meth:`get_best_logdir`."""
         metric, mode = self._resolve(metric, mode, "get_best_config()")
-        logdir = self._best(metric, mode, scope)[0]
+        logdir = self._best_logdir(metric, mode, scope or self.DEFAULT_SCOPE, filter_nan_and_inf)
         return copy.deepcopy(self._configs[logdir])
 
     def get_best_result(
-        self, metric: str | None = None, mode: str | None = None, scope: str = "all"
+        self,
+        metric: str | None = None,
+        mode: str | None = None,
+        scope: str | None = None,
+        filter_nan_and_inf: bool = True,
     ) -> dict[str, Any]:
-        """The best result, as the nested dict the trial reported.
-
-        With ``scope="all"`` this is the result holding the best value of ``metric`` over every
-        result of every trial; with the other scopes it is the best trial's last result.
-        Arguments as :meth:`get_best_logdir`.
-        """
+        """The best trial's last result, as the nested dict the trial reported (Ray's
+        ``best_result``); arguments as :meth:`get_best_logdir`."""
         metric, mode = self._resolve(metric, mode, "get_best_result()")
-        logdir, values = self._best(metric, mode, scope)
-        if scope == "all":
-            index = values.idxmax() if mode == "max" else values.idxmin()
-        else:
-            index = len(self._results[logdir]) - 1
-        return copy.deepcopy(self._results[logdir][index])
+        logdir = self._best_logdir(metric, mode, scope or self.DEFAULT_SCOPE, filter_nan_and_inf)
+        return copy.deepcopy(self._results[logdir][-1])
 
-    @property
-    def best_logdir(self) -> str:
-        """:meth:`get_best_logdir` with the default metric and mode."""
-        metric, mode = self._resolve(None, None, "best_logdir")
-        return self._best(metric, mode, "all")[0]
+    # ---------------------------------------------------------------------- checkpoints
 
-    @property
-    def best_config(self) -> dict[str, Any]:
-        """:meth:`get_best_config` with the default metric and mode."""
-        metric, mode = self._resolve(None, None, "best_config")
-        return self.get_best_config(metric, mode)
+    def get_trial_checkpoints_paths(
+        self, trial: Any, metric: str = TRAINING_ITERATION
+    ) -> list[list[Any]]:
+        """``[path, value of metric]`` of every committed checkpoint of ``trial``, oldest first.
 
-    @property
-    def best_result(self) -> dict[str, Any]:
-        """:meth:`get_best_result` with the default metric and mode."""
-        metric, mode = self._resolve(None, None, "best_result")
-        return self.get_best_result(metric, mode)
+        Args:
+            trial: The trial's logdir (path or URL) or its :class:`~dasktune.trial.Trial`.
+            metric: Result key whose value, in the result of the checkpoint's iteration, is
+                paired with each path (``training_iteration`` by default).
 
-    @property
-    def best_dataframe(self) -> pd.DataFrame:
-        """All results of the best trial (default metric and mode), one row per result."""
-        metric, mode = self._resolve(None, None, "best_dataframe")
-        return self._ensure_loaded()[self._best(metric, mode, "all")[0]]
+        A path is the checkpoint's folder (``<logdir>/checkpoint_<iteration>``, a URL with
+        remote storage): what ``tune.run(restore=...)`` takes. A checkpoint whose iteration has
+        no result carrying ``metric`` is left out, as Ray's join on the iteration does.
+        """
+        logdir = self._trial_key(trial)
+        self._ensure_loaded()
+        by_iteration = {
+            row.get(TRAINING_ITERATION): row for row in self._flat[logdir] if metric in row
+        }
+        paths = []
+        for iteration, url in committed_checkpoints(logdir, self._storage_options):
+            row = by_iteration.get(iteration)
+            if row is not None:
+                paths.append([url, row[metric]])
+        return paths
+
+    def get_best_checkpoint(
+        self, trial: Any, metric: str | None = None, mode: str | None = None
+    ) -> str | None:
+        """The path of ``trial``'s best committed checkpoint by ``metric``, or None (with a
+        warning) when it has none.
+
+        ``metric`` defaults to ``default_metric``, else ``training_iteration`` (the newest
+        checkpoint); ``mode`` to ``default_mode``, else ``"max"`` for ``training_iteration``.
+        NaN values are left out; on a tie the older checkpoint wins.
+        """
+        metric = metric or self.default_metric or TRAINING_ITERATION
+        if mode is None and self.default_mode is None and metric == TRAINING_ITERATION:
+            mode = "max"
+        metric, mode = self._resolve(metric, mode, "get_best_checkpoint()")
+        paths = [
+            (path, float(value))
+            for path, value in self.get_trial_checkpoints_paths(trial, metric)
+            if isinstance(value, (int, float)) and not math.isnan(value)
+        ]
+        if not paths:
+            warnings.warn(
+                f"No checkpoints with a value of {metric!r} found for trial {trial}.",
+                stacklevel=2,
+            )
+            return None
+        pick = max if mode == "max" else min
+        return pick(paths, key=lambda pair: pair[1])[0]
+
+    def get_last_checkpoint(
+        self, trial: Any = None, metric: str = TRAINING_ITERATION, mode: str = "max"
+    ) -> str | None:
+        """The newest committed checkpoint of ``trial`` (None, with a warning, if it has none).
+
+        Without ``trial``, of the best trial by ``metric`` and ``mode`` (scored by the last
+        value): by default the trial that ran the most iterations.
+        """
+        if trial is None:
+            _check_mode(mode)
+            trial = self._best_logdir(metric, mode, "last", True)
+        return self.get_best_checkpoint(trial, TRAINING_ITERATION, "max")
 
     def __repr__(self) -> str:
-        return f"ExperimentAnalysis({self.experiment_path!r}, trials={len(self._trials)})"
+        return f"{type(self).__name__}({self.experiment_path!r}, trials={len(self._folders)})"
+
+
+# ExperimentAnalysis builds on Analysis, and is importable from here as it always was.
+from dasktune.experiment_analysis import ExperimentAnalysis  # noqa: E402

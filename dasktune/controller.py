@@ -13,6 +13,7 @@ Work per result is O(1) in the number of trials; starting trials is O(resource s
 
 from __future__ import annotations
 
+import copy
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from .instructions import (
     StartTrial,
     Stop,
     Train,
+    WriteFile,
     WriteState,
 )
 from .ledger import ResourceLedger
@@ -104,6 +106,19 @@ class FailurePolicy:
 
 # What a running trial does after its current call: train on, checkpoint, stop or pause.
 _TRAIN, _SAVE, _STOP, _SAVE_STOP, _PAUSE = "train", "save", "stop", "save_stop", "pause"
+# Why a trial stops and starts again at once: it takes a PBT donor's checkpoint and config.
+_EXPLOIT = "exploit"
+
+
+@dataclass
+class _Exploit:
+    """A receiver's pending exploit (see :meth:`Controller.request_exploit`)."""
+
+    donor: Trial
+    config: dict[str, Any]
+    tag: str | None
+    min_iteration: int
+    on_clone: Callable[[str, int], None] | None
 
 
 class Controller:
@@ -155,6 +170,18 @@ class Controller:
         self._requests: dict[str, str] = {}
         self._forced_errors: dict[str, str | None] = {}
         self._checkpoints: dict[str, TrialCheckpoints] = {}
+        # Exploits (PBT): pending ones by receiver; receivers waiting for a donor's checkpoint
+        # to commit, by donor; waiting receivers held out of the queues meanwhile; checkpoints a
+        # receiver restores from, pinned against retention until it commits one of its own.
+        self._exploits: dict[str, _Exploit] = {}
+        self._awaiting: dict[str, list[str]] = {}
+        self._held: dict[str, Trial] = {}
+        self._pins: dict[str, int] = {}
+        self._pinned_by: dict[str, str] = {}
+        self._deferred_deletes: set[str] = set()
+        # Running trials that cloned a donor and are stopping: what their uploads still commit
+        # is the state they gave up.
+        self._gave_up: set[str] = set()
         self._quarantine: dict[str, float] = {}
         # Trials whose newest logged result was checkpointed: a closing duplicate of it needs
         # no checkpoint_at_end of its own.
@@ -194,9 +221,17 @@ class Controller:
         return out
 
     # -- trials --------------------------------------------------------------------------------
-    def add_trial(self, trial: Trial) -> None:
+    def add_trial(
+        self, trial: Trial, known_to_scheduler: bool = False, ended: bool = False
+    ) -> None:
         """Add a trial (from the search algorithm, or rebuilt on resume); it waits PENDING
-        unless it is already finished."""
+        unless it is already finished or PAUSED.
+
+        On resume, ``known_to_scheduler``: the scheduler was saved with this trial, so it is
+        not told of it again (HyperBand would put it in a second bracket). ``ended``: the
+        trial's log shows it ended after the state was last written; it is finished now, and
+        the scheduler and searcher hear of it as if it just completed.
+        """
         if trial.trial_id in self._by_id:
             raise ValueError(f"duplicate trial id {trial.trial_id}")
         self.trials.append(trial)
@@ -206,9 +241,14 @@ class Controller:
             if problem:
                 raise TuneError(problem)
         self._last_shape = trial.resources
-        _user_hook(self.scheduler, "on_trial_add", self.runner, trial)
-        if trial.is_finished:
+        if not known_to_scheduler:
+            _user_hook(self.scheduler, "on_trial_add", self.runner, trial)
+        if ended:
+            self._finish(trial, removed=False)
+        elif trial.is_finished:
             self._num_finished += 1
+        elif trial.status == TrialStatus.PAUSED:
+            self._paused.append(trial)
         else:
             trial.status = TrialStatus.PENDING
             self._enqueue(trial)
@@ -257,7 +297,12 @@ class Controller:
             return False
         if self._stopping:
             return True
-        return not self._num_pending and not self._paused and self.search_alg.is_finished()
+        return (
+            not self._num_pending
+            and not self._paused
+            and not self._held
+            and self.search_alg.is_finished()
+        )
 
     def counts(self) -> dict[str, int]:
         """Number of trials in each status."""
@@ -292,8 +337,16 @@ class Controller:
                 return trial
         return None
 
+    def waiting_trials(self) -> list[Trial]:
+        """PENDING and PAUSED trials that may be started now (not those waiting for an
+        exploit's donor), in creation order."""
+        waiting = [t for q in self._pending.values() for t in q] + self._paused
+        return sorted(waiting, key=lambda t: t.index)
+
     def request_pause(self, trial: Trial) -> None:
         """Pause ``trial`` (at its next reply if it runs)."""
+        if trial.trial_id in self._held:
+            return  # it waits (PAUSED or PENDING) already
         if trial.status == TrialStatus.RUNNING:
             self._requests[trial.trial_id] = _PAUSE
         elif trial.status == TrialStatus.PENDING:
@@ -305,6 +358,8 @@ class Controller:
         """Stop ``trial`` for good (at its next reply if it runs); ``error``: it ends in ERROR."""
         if trial.is_finished:
             return
+        if trial.trial_id in self._held:
+            self._cancel_exploit(trial, "it was stopped")
         if error:
             self._forced_errors[trial.trial_id] = error_msg
         if trial.status == TrialStatus.RUNNING:
@@ -317,6 +372,212 @@ class Controller:
         """Checkpoint ``trial`` after its current step."""
         if trial.status == TrialStatus.RUNNING:
             self._requests.setdefault(trial.trial_id, _SAVE)
+
+    def request_exploit(
+        self,
+        trial: Trial,
+        donor: Trial,
+        config: dict[str, Any],
+        tag: str | None = None,
+        min_iteration: int = 0,
+        on_clone: Callable[[str, int], None] | None = None,
+    ) -> bool:
+        """``trial`` (the receiver) continues from ``donor``'s newest committed checkpoint with
+        ``config`` (and experiment tag ``tag``): PBT's exploit. False when refused (a finished
+        trial, or one with an exploit pending already).
+
+        The checkpoint must be at least at ``min_iteration`` (the donor's state the scheduler
+        ranked); if the donor's newest committed one is older or missing and the donor runs,
+        it saves one first and the receiver waits for its commit (ray#27170 cloned nothing). A
+        donor that no longer runs gives its newest checkpoint; with none the exploit is
+        dropped, with a note. A running receiver takes it at its next reply: it stops and
+        starts again at once on its slots, restoring the donor's checkpoint (with
+        ``reuse_actors`` the backend resets a kept trainable in place when ``reset_config``
+        returns True); a waiting one restores it when it next starts. ``on_clone(url,
+        iteration)`` is called when the checkpoint is chosen (PBT writes its policy log then).
+        The checkpoint is pinned against retention until the receiver commits one of its own.
+        """
+        if trial.is_finished or trial.trial_id in self._exploits:
+            return False
+        if self._by_id.get(donor.trial_id) is not donor:
+            raise ValueError(f"request_exploit: donor {donor} is not a trial of this run")
+        self._exploits[trial.trial_id] = _Exploit(
+            donor, copy.deepcopy(config), tag, int(min_iteration), on_clone
+        )
+        if trial.status in (TrialStatus.PENDING, TrialStatus.PAUSED):
+            self._resolve_exploit(trial)
+        return True
+
+    def write_file(self, name: str, text: str) -> None:
+        """Write ``text`` as the experiment-dir file ``name`` (whole; newest wins)."""
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"write_file: {name!r} must be a plain file name")
+        self._out.append(WriteFile(name, text))
+
+    # -- exploits ----------------------------------------------------------------------------
+    def _resolve_exploit(self, trial: Trial) -> bool:
+        """Find the checkpoint ``trial``'s pending exploit clones, or wait for it. Called for a
+        waiting trial, or a running one at a reply with no call in flight. True when the
+        trial's next step is taken care of (it restarts, saves, idles or is held); False when
+        the exploit was dropped and a running trial should go on as it would have."""
+        tid = trial.trial_id
+        ex = self._exploits[tid]
+        donor = ex.donor
+        if donor.checkpoint is not None and donor.checkpoint_iteration >= ex.min_iteration:
+            self._clone(trial, donor.checkpoint, donor.checkpoint_iteration)
+            return True
+        if donor.status == TrialStatus.RUNNING and not self._stopping:
+            # The donor saves at its next reply (committed before the reply): see _continue.
+            self._awaiting.setdefault(donor.trial_id, []).append(tid)
+            if donor is trial:
+                self._call[tid] = "save"
+                self._after_save[tid] = _TRAIN
+                self._out.append(Save(trial, trial.run_number, commit=True))
+            elif trial.status == TrialStatus.RUNNING:
+                self._call[tid] = "clone"  # idles on its slots: the donor answers within a step
+            else:
+                self._dequeue(trial)
+                self._held[tid] = trial
+            return True
+        if donor.checkpoint is not None:
+            self._clone(trial, donor.checkpoint, donor.checkpoint_iteration)
+            return True
+        self._cancel_exploit(trial, f"its donor {donor} has no checkpoint and does not run")
+        return False
+
+    def _clone(self, trial: Trial, url: str, iteration: int, then: str = _EXPLOIT) -> None:
+        """Apply ``trial``'s exploit with the donor's checkpoint ``url``; a running trial then
+        stops to start again at once (``then`` ``_EXPLOIT``) or to wait PAUSED (``_PAUSE``)."""
+        tid = trial.trial_id
+        ex = self._exploits.pop(tid)
+        for waiting in self._awaiting.values():
+            if tid in waiting:
+                waiting.remove(tid)
+        donor = ex.donor
+        trial.config = ex.config
+        trial.config_pickle = None  # pickled again for the state file
+        if ex.tag is not None:
+            trial.experiment_tag = ex.tag
+        self._pin(trial, url)
+        # Its own earlier checkpoints hold the state it gave up: neither recovery nor a resumed
+        # run (which adopts the newest in its dir) may restore them, so they go (a pinned one,
+        # cloned by another trial, once that trial no longer needs it).
+        book = self.checkpoints_of(trial)
+        book.requested.clear()
+        for _, _, own in book.kept:
+            if own != url:
+                self._delete(own)
+        book.kept.clear()
+        trial.checkpoint, trial.checkpoint_iteration = url, iteration
+        trial.restore_path = url
+        self._state_changed = True
+        if ex.on_clone is not None:
+            ex.on_clone(url, iteration)
+        info = {"donor": donor, "checkpoint": url, "iteration": iteration, "config": trial.config}
+        self._out.append(Notify(Note.TRIAL_EXPLOIT, trial, info))
+        if trial.status == TrialStatus.RUNNING:
+            self._gave_up.add(tid)
+            self._stop(trial, then)
+        elif self._held.pop(tid, None) is not None:
+            self._requeue(trial)
+
+    def _requeue(self, trial: Trial) -> None:
+        if trial.status == TrialStatus.PAUSED:
+            self._paused.append(trial)
+            self._dirty = True
+        else:
+            self._enqueue(trial)
+
+    def _drop_exploit(self, trial: Trial) -> bool:
+        """Forget ``trial``'s pending exploit (a held trial waits in its queue again)."""
+        tid = trial.trial_id
+        if self._exploits.pop(tid, None) is None:
+            return False
+        for waiting in self._awaiting.values():
+            if tid in waiting:
+                waiting.remove(tid)
+        if self._held.pop(tid, None) is not None:
+            self._requeue(trial)
+        if self._call.get(tid) == "clone":
+            del self._call[tid]
+        return True
+
+    def _cancel_exploit(self, trial: Trial, why: str) -> None:
+        if self._drop_exploit(trial):
+            text = f"trial {trial} did not exploit its donor: {why}; it goes on with its own state"
+            self._out.append(Notify(Note.WAITING, trial, {"text": text}))
+
+    def _donor_committed(self, donor: Trial) -> None:
+        """Receivers waiting for ``donor``'s checkpoint clone it once it is recent enough."""
+        waiting = self._awaiting.get(donor.trial_id)
+        if not waiting or donor.checkpoint is None:
+            return
+        for tid in list(waiting):
+            if self._exploits[tid].min_iteration <= donor.checkpoint_iteration:
+                self._clone(self._by_id[tid], donor.checkpoint, donor.checkpoint_iteration)
+        if not self._awaiting.get(donor.trial_id):
+            self._awaiting.pop(donor.trial_id, None)
+
+    def _donor_left(self, donor: Trial) -> None:
+        """``donor`` stopped running before a recent enough checkpoint committed: its waiting
+        receivers take its newest one, or go on with their own state."""
+        for tid in self._awaiting.pop(donor.trial_id, []):
+            receiver = self._by_id[tid]
+            if tid not in self._exploits:
+                continue
+            idle = self._call.get(tid) == "clone"
+            if donor.checkpoint is not None:
+                self._clone(receiver, donor.checkpoint, donor.checkpoint_iteration)
+            else:
+                self._cancel_exploit(receiver, f"its donor {donor} stopped with no checkpoint")
+                if idle:
+                    self._continue(receiver, _TRAIN)
+
+    def _delete(self, url: str) -> None:
+        """Delete a checkpoint, unless a receiver may still restore it (then when it is
+        unpinned)."""
+        if url in self._pins:
+            self._deferred_deletes.add(url)
+        else:
+            self._out.append(DeleteCheckpoint(url))
+
+    def _pin(self, trial: Trial, url: str) -> None:
+        self._unpin(trial)
+        self._pins[url] = self._pins.get(url, 0) + 1
+        self._pinned_by[trial.trial_id] = url
+
+    def _unpin(self, trial: Trial, keep: bool = False) -> None:
+        """``trial`` no longer needs the checkpoint it cloned; retention's deletion of it, held
+        back meanwhile, happens now (unless ``keep``: it stays the trial's final checkpoint)."""
+        url = self._pinned_by.pop(trial.trial_id, None)
+        if url is None:
+            return
+        left = self._pins[url] - 1
+        if left:
+            self._pins[url] = left
+            return
+        del self._pins[url]
+        if url in self._deferred_deletes:
+            self._deferred_deletes.discard(url)
+            if not keep:
+                self._out.append(DeleteCheckpoint(url))
+
+    def _restart(self, trial: Trial) -> None:
+        """A trial stopped to take a donor's checkpoint starts again at once on its slots
+        (elsewhere if its worker can take none now), restoring ``trial.restore_path``."""
+        tid = trial.trial_id
+        for table in (self._call, self._after_save, self._requests):
+            table.pop(tid, None)
+        self._checkpointed_last.discard(tid)
+        self.ledger.release(tid)
+        placement = self.ledger.place(tid, trial.resources, exclude=self._quarantine.keys())
+        if placement is None:
+            self._num_running -= 1
+            trial.status = TrialStatus.PENDING
+            self._enqueue(trial, front=True)
+            return
+        self._num_running -= 1  # _start_placed counts it again
+        self._start_placed(trial, placement)
 
     # -- the batch policy hosts follow -------------------------------------------------------
     def batch_policy(self, max_seconds: float) -> BatchPolicy:
@@ -351,13 +612,16 @@ class Controller:
             trial = _user_hook(self.scheduler, "choose_trial_to_run", self.runner)
             if trial is None:
                 break
-            if trial.status not in (TrialStatus.PENDING, TrialStatus.PAUSED) or (
-                self._by_id.get(trial.trial_id) is not trial
+            if (
+                trial.status not in (TrialStatus.PENDING, TrialStatus.PAUSED)
+                or self._by_id.get(trial.trial_id) is not trial
+                or trial.trial_id in self._held
             ):
                 raise TuneError(
                     f"{type(self.scheduler).__name__}.choose_trial_to_run returned {trial} "
                     f"({trial.status}); it must return a PENDING or PAUSED trial of "
-                    "trial_runner.get_trials(), or None."
+                    "trial_runner.get_trials() (not one waiting for an exploit's donor: "
+                    "trial_runner.waiting_trials() lists those it may), or None."
                 )
             placement = self.ledger.place(
                 trial.trial_id, trial.resources, exclude=self._quarantine.keys()
@@ -392,6 +656,9 @@ class Controller:
 
     def _start(self, trial: Trial, placement: Any) -> None:
         self._dequeue(trial)
+        self._start_placed(trial, placement)
+
+    def _start_placed(self, trial: Trial, placement: Any) -> None:
         trial.status = TrialStatus.RUNNING
         trial.run_number += 1
         trial.location = placement.worker
@@ -656,7 +923,32 @@ class Controller:
 
     def _continue(self, trial: Trial, action: str) -> None:
         """Issue the trial's next call: ``action``, unless a request or a stop-all overrides."""
-        request = self._requests.pop(trial.trial_id, None)
+        tid = trial.trial_id
+        request = self._requests.pop(tid, None)
+        if tid in self._exploits:
+            ex = self._exploits[tid]
+            ready = ex.donor.checkpoint is not None and (
+                ex.donor.checkpoint_iteration >= ex.min_iteration
+            )
+            if self._stopping or request == _STOP or action in (_STOP, _SAVE_STOP):
+                self._cancel_exploit(trial, "it stops")
+            elif action != _PAUSE and request != _PAUSE:
+                if self._resolve_exploit(trial):
+                    return
+            elif ready:
+                # Pausing with the donor's checkpoint at hand: no save of the state it gives up.
+                self._clone(trial, ex.donor.checkpoint, ex.donor.checkpoint_iteration, _PAUSE)
+                return
+            # else it pauses (saving), and the exploit applies once it is PAUSED (_stopped)
+        commit = False
+        if tid in self._awaiting and not self._stopping and self._call.get(tid) != "start":
+            # Receivers wait for this donor's checkpoint: it is taken now, committed before the
+            # reply (a pause or a stop commits its checkpoints anyway). Not right after a start:
+            # that would rewrite the checkpoint it restored, which others may be reading.
+            if action in (_TRAIN, _SAVE) and request not in (_STOP, _PAUSE):
+                action, commit = _SAVE, True
+            elif action == _STOP and request != _STOP and self._can_checkpoint:
+                action, commit = _SAVE_STOP, True
         if self._stopping and action not in (_STOP, _SAVE_STOP):
             action = _SAVE_STOP if self.checkpoint_policy.at_end else _STOP
         elif request == _STOP and action not in (_STOP, _SAVE_STOP):
@@ -688,7 +980,7 @@ class Controller:
                 _PAUSE: _PAUSE,
             }[action]
             self._call[trial.trial_id] = "save"
-            self._out.append(Save(trial, run))
+            self._out.append(Save(trial, run, commit=commit))
 
     def _stop(self, trial: Trial, why: str) -> None:
         self._ending[trial.trial_id] = why
@@ -702,7 +994,14 @@ class Controller:
         book = self.checkpoints_of(trial)
         book.requested[event.iteration] = self.retention.score(trial.last_result)
         self._commit(trial, event.committed)
+        if self._call.get(trial.trial_id) != "save":
+            return  # it saved for its own exploit (a replay), which now restarts it
         then = self._after_save.pop(trial.trial_id, _TRAIN)
+        if then == _TRAIN and self._requests.get(trial.trial_id) == _PAUSE and not self._stopping:
+            # Paused while it saved (ray#28511 left such a trial RUNNING): this checkpoint is
+            # the pause's; the graceful stop commits it.
+            del self._requests[trial.trial_id]
+            then = _PAUSE
         if then == _TRAIN:
             self._continue(trial, _TRAIN)
             return
@@ -710,38 +1009,59 @@ class Controller:
             then = _STOP  # stopped while it saved for a pause: it ends, it does not wait
         self._stop(trial, then)
 
-    def _commit(self, trial: Trial, committed: Iterable[tuple[str, int]]) -> None:
+    def _commit(
+        self, trial: Trial, committed: Iterable[tuple[str, int]], stale: bool = False
+    ) -> None:
+        """Record committed checkpoints. ``stale``: they hold a state the trial has given up
+        for an exploit (uploads that were in flight then): deleted, never restored."""
         book = self.checkpoints_of(trial)
+        fresh = False
         for url, iteration in committed:
-            trial.checkpoint = url
-            trial.checkpoint_iteration = iteration
-            self._out.append(
-                Notify(Note.CHECKPOINT, trial, {"checkpoint": url, "iteration": iteration})
-            )
+            if not stale:
+                fresh = True
+                trial.checkpoint = url
+                trial.checkpoint_iteration = iteration
+                self._out.append(
+                    Notify(Note.CHECKPOINT, trial, {"checkpoint": url, "iteration": iteration})
+                )
+            if stale:
+                self._delete(url)  # an upload of the state the trial gave up
+                continue
             doomed = book.commit(self.retention, url, iteration)
             if doomed is not None:
-                self._out.append(DeleteCheckpoint(doomed))
+                self._delete(doomed)
+        if fresh:
+            self._unpin(trial)
+            self._donor_committed(trial)
 
     def _on_stopped(self, event: E.TrialStopped) -> None:
         trial = self._live(event, "stop")
         if trial is None:
             return
-        self._commit(trial, event.committed)
+        stale = trial.trial_id in self._gave_up
+        self._gave_up.discard(trial.trial_id)
+        self._commit(trial, event.committed, stale=stale)
         self._stopped(trial)
 
     def _stopped(self, trial: Trial) -> None:
         """The trial's trainable ended on its worker: settle what it ended for."""
         trial_id = trial.trial_id
-        self._leave_running(trial)
         why = self._ending.pop(trial_id, _STOP)
         failure = self._failure.pop(trial_id, None)
+        if failure is None and why == _EXPLOIT and not self._stopping:
+            self._restart(trial)
+            return
+        self._leave_running(trial)
         if failure is not None:
+            self._drop_exploit(trial)
             self._settle_failure(trial, *failure)
         elif why == _PAUSE and not (self._stopping and self._ending_waiting):
             trial.status = TrialStatus.PAUSED
             trial.restore_path = trial.checkpoint
             self._paused.append(trial)
             self._out.append(Notify(Note.TRIAL_PAUSE, trial))
+            if trial_id in self._exploits:
+                self._resolve_exploit(trial)
         else:
             self._finish(trial, removed=False)
 
@@ -753,6 +1073,8 @@ class Controller:
         message = self._forced_errors.pop(trial_id, None)
         self._num_finished += 1
         self._state_changed = True
+        self._drop_exploit(trial)
+        self._unpin(trial, keep=trial.checkpoint == self._pinned_by.get(trial_id))
         self._checkpoints.pop(trial_id, None)  # nothing more to retain: memory stays flat
         if forced:
             trial.status = TrialStatus.ERROR
@@ -773,6 +1095,9 @@ class Controller:
         self._out.append(Notify(Note.TRIAL_COMPLETE, trial))
 
     def _leave_running(self, trial: Trial) -> None:
+        self._gave_up.discard(trial.trial_id)
+        if trial.trial_id in self._awaiting:
+            self._donor_left(trial)
         self._call.pop(trial.trial_id, None)
         self._requests.pop(trial.trial_id, None)
         self._after_save.pop(trial.trial_id, None)
@@ -801,6 +1126,7 @@ class Controller:
         """The worker holding the trial's actor is gone."""
         call = self._call.get(trial.trial_id)
         self._out.append(Abandon(trial, trial.run_number))
+        self._drop_exploit(trial)
         self._leave_running(trial)
         self._ending.pop(trial.trial_id, None)
         self._failure.pop(trial.trial_id, None)
@@ -864,6 +1190,8 @@ class Controller:
             return
         trial.status = TrialStatus.ERROR
         self._num_finished += 1
+        self._drop_exploit(trial)
+        self._unpin(trial, keep=trial.checkpoint == self._pinned_by.get(trial.trial_id))
         self._checkpoints.pop(trial.trial_id, None)
         _user_hook(self.scheduler, "on_trial_error", self.runner, trial)
         _user_hook(self.search_alg, "on_trial_complete", trial.trial_id, None, True)
@@ -901,6 +1229,14 @@ class Controller:
         if not self._stopping:
             self._stopping = True
             self._stopping_since = self._now
+            # Exploits end with the run: held receivers wait in their queues again, idle ones
+            # (waiting for a donor's reply) stop now, as they have no reply of their own coming.
+            for tid in list(self._exploits):
+                trial = self._by_id[tid]
+                idle = self._call.get(tid) == "clone"
+                self._cancel_exploit(trial, "the run stops")
+                if idle:
+                    self._stop(trial, _STOP)
         if not end_waiting:
             return
         self._ending_waiting = True

@@ -19,7 +19,6 @@ from . import events as E
 from . import instructions as I
 from . import result as R
 from .backend.protocol import TrialBackend, TrialCodeError, WorkerLost
-from .checkpoints import delete_checkpoint
 from .controller import Controller
 from .error import StorageTimeoutError
 from .experiment_lock import REFRESH_INTERVAL_S, ExperimentLock, ExperimentLockLost
@@ -86,6 +85,10 @@ class Driver:
         self._wake = asyncio.Event()
         self._iteration = 0
         self._state_writing: asyncio.Future[None] | None = None
+        # Experiment-dir files of the scheduler (WriteFile): one write per name in flight, the
+        # newest text waiting behind it.
+        self._file_writing: dict[str, asyncio.Future[None]] = {}
+        self._file_wanted: dict[str, str] = {}
         self._state_wanted = False
         self._protection: asyncio.Future[str | None] | None = None
         self._protection_checked = False
@@ -164,10 +167,10 @@ class Driver:
             self._call(ins.trial, ins.run, "find", lambda: self._find(ins))
         elif isinstance(ins, I.DeleteCheckpoint):
             self._side(
-                self._in_background(
-                    f"{DELETE}{ins.url}", delete_checkpoint, ins.url, self._storage_options()
-                )
+                self._in_background(f"{DELETE}{ins.url}", self.backend.delete_checkpoint, ins.url)
             )
+        elif isinstance(ins, I.WriteFile):
+            self._write_file(ins.name, ins.text)
         elif isinstance(ins, I.WriteState):
             self._write_state()
             self._refresh_lock()
@@ -230,7 +233,7 @@ class Driver:
         )
 
     async def _save(self, ins: I.Save) -> E.Event:
-        committed, iteration = await self.backend.save(ins.trial)
+        committed, iteration = await self.backend.save(ins.trial, commit=ins.commit)
         return E.CheckpointSaved(ins.trial.trial_id, ins.run, iteration, committed)
 
     async def _stop(self, ins: I.Stop) -> E.Event:
@@ -254,9 +257,6 @@ class Driver:
         self._wake.set()
 
     # -- I/O that needs no reply ---------------------------------------------------------------
-    def _storage_options(self) -> dict[str, Any]:
-        return self.storage.location.storage_options if self.storage is not None else {}
-
     def _in_background(self, what: str, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         """A storage call off the loop, watched for an outage (see ``StorageCalls``)."""
         if self.storage_calls is None:
@@ -287,6 +287,28 @@ class Driver:
             self._in_background(STATE_WRITE, self.storage.write_state, state)
         )
         self._state_writing.add_done_callback(self._state_written)
+
+    def _write_file(self, name: str, text: str) -> None:
+        """Write an experiment-dir file in the background; for one name, the newest wins."""
+        if self.storage is None:
+            return
+        if name in self._file_writing:
+            self._file_wanted[name] = text
+            return
+        location = self.storage.location
+        future = asyncio.ensure_future(
+            self._in_background(f"writing {name}", location.write_text, name, text)
+        )
+        self._file_writing[name] = future
+
+        def written(done: asyncio.Future[None]) -> None:
+            del self._file_writing[name]
+            if not done.cancelled() and done.exception() is not None:
+                warnings.warn(f"could not write {name}: {done.exception()!r}", stacklevel=1)
+            if name in self._file_wanted:
+                self._write_file(name, self._file_wanted.pop(name))
+
+        future.add_done_callback(written)
 
     def _state_written(self, future: asyncio.Future[None]) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -396,7 +418,12 @@ class Driver:
             # Done before the run releases the lock, so no renewal lands after the release.
             await asyncio.wait({self._lock_refreshing}, timeout=left())
 
-        unwritten: list[str] = []
+        while self._file_writing:  # scheduler files (PBT's policies), newest text last
+            pending = set(self._file_writing.values())
+            await asyncio.wait(pending, timeout=left())
+            if any(not f.done() for f in pending):
+                break
+        unwritten: list[str] = [f"{name}" for name in self._file_writing]
         failed: BaseException | None = None
         if self._state_writing is not None:
             await asyncio.wait({self._state_writing}, timeout=left())

@@ -100,11 +100,19 @@ def trial_from_record(record: Mapping[str, Any]) -> Trial:
     return trial
 
 
-def plan_resume(trial: Trial, newest_checkpoint: tuple[int, str] | None, mode: bool | str) -> None:
+def plan_resume(
+    trial: Trial,
+    newest_checkpoint: tuple[int, str] | None,
+    mode: bool | str,
+    keep_paused: bool = False,
+) -> None:
     """Set a rebuilt trial up for a resumed run.
 
     Finished trials stay finished, except ERROR ones with ``mode="ERRORED_ONLY"``, which start
     again from scratch. Every other trial continues from its newest committed checkpoint.
+    With ``keep_paused`` (the saved scheduler goes on, and it decides when a paused trial
+    resumes: HyperBand at a completed bracket, synchronous PBT at the population's barrier)
+    a PAUSED trial with a checkpoint stays PAUSED; otherwise it waits PENDING.
     """
     if trial.status == TrialStatus.TERMINATED:
         return
@@ -117,12 +125,14 @@ def plan_resume(trial: Trial, newest_checkpoint: tuple[int, str] | None, mode: b
         trial.checkpoint = None
         trial.restore_path = None
         return
-    trial.status = TrialStatus.PENDING
+    paused = trial.status == TrialStatus.PAUSED
     if newest_checkpoint is not None:
         iteration, url = newest_checkpoint
         if iteration >= trial.checkpoint_iteration:
             trial.checkpoint, trial.checkpoint_iteration = url, iteration
     trial.restore_path = trial.checkpoint
+    keep = paused and keep_paused and trial.checkpoint is not None
+    trial.status = TrialStatus.PAUSED if keep else TrialStatus.PENDING
 
 
 def run_objects_record(scheduler: TrialScheduler, trials: list[Trial]) -> str | None:

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -123,6 +124,14 @@ class FunctionRunner(Trainable):
         self._fresh_checkpoint = False
         # The newest completed result: a closing __duplicate__ result repeats it.
         self._last_result: dict[str, Any] = {}
+        self._warned_lagging_save = False
+        # The totals the function's newest checkpoint is at (zeros: it has none).
+        self._checkpoint_progress: dict[str, Any] = {
+            "iteration": 0,
+            "timesteps_total": None,
+            "time_total": 0.0,
+            "episodes_total": None,
+        }
 
     def _run_function(self) -> None:
         trial_info.set_current(self._trial_info)
@@ -223,12 +232,42 @@ class FunctionRunner(Trainable):
             # result as an iteration), so it never overwrites checkpoint_<n>.
             if result.get(R.SHOULD_CHECKPOINT):
                 self._iteration += 1
+                self._checkpoint_progress = super()._saved_progress()
             closing = {k: v for k, v in self._last_result.items() if k != R.SHOULD_CHECKPOINT}
             closing.update(result)
             return closing
         completed = super()._complete_result(result, start)
         self._last_result = completed
+        if completed.get(R.SHOULD_CHECKPOINT):
+            # The function's newest checkpoint holds its state as of this report.
+            self._checkpoint_progress = super()._saved_progress()
         return completed
+
+    def _saved_progress(self) -> dict[str, Any]:
+        """The totals of the function's newest checkpoint, not of its newest report: a save
+        taken between the function's own checkpoints (a pause, an exploit, checkpoint_freq)
+        holds that checkpoint's state, so a restore counts on from there and the iterations
+        after it run again. A function with no checkpoint yet starts over from iteration 0.
+        (Ray stamps the newest report's iteration, so a resumed function runs with counters
+        ahead of its state, or from scratch with counters mid-run: ray#27170.)"""
+        progress = self._checkpoint_progress
+        if progress["iteration"] != self._iteration and not self._warned_lagging_save:
+            self._warned_lagging_save = True
+            warnings.warn(
+                f"dasktune: trial {self.trial_name} was saved at iteration {self._iteration}, "
+                f"but its function's newest checkpoint is from iteration {progress['iteration']}: "
+                f"restored, it continues from iteration {progress['iteration']} and runs the "
+                "iterations after it again. Write a checkpoint with tune.checkpoint_dir() at "
+                "each report (or at least each perturbation_interval/milestone) for exact "
+                "pauses.",
+                stacklevel=2,
+            )
+        return dict(progress)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Restore, then count the restored checkpoint as the function's newest."""
+        super().restore(checkpoint_path)
+        self._checkpoint_progress = super()._saved_progress()
 
     @contextmanager
     def make_checkpoint_dir(self, step: int | None) -> Iterator[str]:

@@ -36,11 +36,13 @@ class Train:
 
 @dataclass(frozen=True)
 class Save:
-    """Checkpoint the trial into storage (committed in the background). Reply:
-    CheckpointSaved or CallFailed."""
+    """Checkpoint the trial into storage (committed in the background; with ``commit``, the
+    reply waits until this checkpoint and every earlier one are committed: a PBT donor's clone
+    must be whole before a receiver reads it). Reply: CheckpointSaved or CallFailed."""
 
     trial: Trial
     run: int
+    commit: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,16 @@ class DeleteCheckpoint:
 
 
 @dataclass(frozen=True)
+class WriteFile:
+    """Write ``text`` as the file ``name`` in the experiment dir (a scheduler's own files, such
+    as PBT's policy logs), whole, in the background; for one name the newest write wins. No
+    reply."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class WriteState:
     """Write the experiment state file (a snapshot taken now). No reply."""
 
@@ -111,6 +123,7 @@ class Note:
     RESULT = "result"  # info: result
     CHECKPOINT = "checkpoint"  # info: checkpoint (url), iteration
     TRIAL_PAUSE = "trial_pause"
+    TRIAL_EXPLOIT = "trial_exploit"  # info: donor (trial), checkpoint (url), iteration, config
     TRIAL_COMPLETE = "trial_complete"
     TRIAL_ERROR = "trial_error"  # info: message, failure (header), retried
     WAITING = "waiting"  # info: text
@@ -125,6 +138,7 @@ Instruction = (
     | Abandon
     | FindCheckpoint
     | DeleteCheckpoint
+    | WriteFile
     | WriteState
     | ReportUsage
     | Notify

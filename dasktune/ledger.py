@@ -54,15 +54,20 @@ class ResourceLedger:
         self._capacity: dict[str, dict[str, float]] = {}
         self._used: dict[str, dict[str, float]] = {}
         self._placements: dict[str, Placement] = {}
+        # can_place answers until the next change: a scheduler asks it for every waiting trial
+        # (PBT's choose_trial_to_run does), and each answer scans every worker.
+        self._fits_now: dict[tuple[Resources, frozenset[str]], bool] = {}
 
     # -- workers ---------------------------------------------------------------------------
     def set_worker(self, address: str, capacity: Mapping[str, float]) -> None:
         """Add a worker, or update what it offers."""
+        self._fits_now.clear()
         self._capacity[address] = dict(capacity)
         self._used.setdefault(address, {})
 
     def remove_worker(self, address: str) -> list[str]:
         """Forget a worker; return the trials whose own slots were on it (their slots are freed)."""
+        self._fits_now.clear()
         self._capacity.pop(address, None)
         self._used.pop(address, None)
         lost = [p.trial_id for p in self._placements.values() if p.worker == address]
@@ -148,7 +153,11 @@ class ResourceLedger:
 
     def can_place(self, resources: Resources, exclude: Collection[str] = frozenset()) -> bool:
         """Whether :meth:`place` would find room for ``resources`` now (reserves nothing)."""
-        return self._find(resources, exclude) is not None
+        key = (resources, frozenset(exclude))
+        answer = self._fits_now.get(key)
+        if answer is None:
+            answer = self._fits_now[key] = self._find(resources, exclude) is not None
+        return answer
 
     def _find(
         self, resources: Resources, exclude: Collection[str]
@@ -195,6 +204,7 @@ class ResourceLedger:
         return extras
 
     def _hold(self, address: str, amounts: Mapping[str, float]) -> None:
+        self._fits_now.clear()
         used = self._used[address]
         for k, v in amounts.items():
             used[k] = used.get(k, 0.0) + v
@@ -210,6 +220,7 @@ class ResourceLedger:
         return placement
 
     def _unhold(self, address: str, amounts: Mapping[str, float]) -> None:
+        self._fits_now.clear()
         used = self._used.get(address)
         if used is None:
             return  # the worker is gone; its slots went with it

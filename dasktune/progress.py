@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from .dashboard import page_link
 from .error import TuneError
 from .instructions import Note, Notify
 from .listeners import Listener
@@ -26,10 +27,19 @@ class RunPrinter:
         out = self._out or sys.stdout
         print(text, file=out, flush=True)
 
-    def on_start(self, experiment_dir: str, num_trials: int, cluster: str) -> None:
-        """The run is starting."""
+    def on_start(
+        self,
+        experiment_dir: str,
+        num_trials: int | str,
+        cluster: str,
+        dashboard_link: str | None = None,
+    ) -> None:
+        """The run is starting; the Dask dashboard and the run's page on it, when served."""
         if self.verbose >= 1:
             self._print(f"== dasktune: {num_trials} trial(s) -> {experiment_dir} on {cluster}")
+            page = page_link(dashboard_link)
+            if dashboard_link and page:
+                self._print(f"Dask dashboard: {dashboard_link}  ·  dasktune page: {page}")
 
     def on_result(self, trial: Trial, result: Mapping[str, Any]) -> None:
         """A result was logged."""

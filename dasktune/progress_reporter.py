@@ -172,7 +172,12 @@ class TuneReporterBase(ProgressReporter):
         now = time.time()
         running_for = datetime.timedelta(seconds=now - self._start_time)
         stamp = datetime.datetime.fromtimestamp(now).strftime("%Y-%m-%d %H:%M:%S")
-        lines = ["== Status ==", f"Current time: {stamp} (running for {_clock(running_for)})"]
+        lines = [
+            "== Status ==",
+            f"Current time: {stamp} (running for {_clock(running_for)})",
+            memory_line(),
+        ]
+        lines = [line for line in lines if line]
         lines.extend(line for line in sys_info if line)
         lines.append(self._count_line(trials))
         if trials:
@@ -293,6 +298,29 @@ class JupyterNotebookReporter(TuneReporterBase):
         if self._overwrite:
             clear_output(wait=True)
         display(HTML("<br>".join(self.progress_str(trials, done, *sys_info, fmt="html"))))
+
+
+# Above this share of the node's memory in use the memory line carries a warning (Ray's 0.9).
+LOW_MEMORY_SHARE = 0.9
+
+
+def memory_line() -> str:
+    """The memory in use on the driver's node (Ray's status line), with a warning when little
+    is left; empty when the machine does not say."""
+    try:
+        import psutil
+    except ImportError:  # psutil comes with distributed; a line is not worth failing for
+        return ""
+    memory = psutil.virtual_memory()
+    gib = 1024**3
+    used, total = (memory.total - memory.available) / gib, memory.total / gib
+    line = f"Memory usage on this node: {used:.1f}/{total:.1f} GiB"
+    if total and used / total > LOW_MEMORY_SHARE:
+        line += (
+            ": ***LOW MEMORY*** less than 10% of this node's memory is free; trials may be "
+            "killed. Run fewer trials at once (max_concurrent_trials=) or use a larger machine."
+        )
+    return line
 
 
 def _columns(spec: ColumnSpec, name: str) -> dict[str, str] | None:

@@ -75,21 +75,24 @@ class Resources:
     def __post_init__(self) -> None:
         object.__setattr__(self, "custom_resources", dict(self.custom_resources))
         object.__setattr__(self, "extra_custom_resources", dict(self.extra_custom_resources))
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Resources) and self._key() == other._key()
-
-    def _key(self) -> tuple:
-        return (
+        # Computed once: requests are dict keys of the controller's queues and the ledger's
+        # answers, hashed and compared on every scheduling decision.
+        key = (
             self.cpu,
             self.gpu,
             self.extra_cpu,
             self.extra_gpu,
             tuple(sorted(self.custom_resources.items())),
             tuple(sorted(self.extra_custom_resources.items())),
+        )
+        object.__setattr__(self, "_key_cache", (key, hash(key)))
+
+    def __hash__(self) -> int:
+        return self._key_cache[1]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, Resources) and self._key_cache[0] == other._key_cache[0]
         )
 
     @classmethod

@@ -146,6 +146,18 @@ class ResultLogListener(Listener):
                 self._close_later(trial)
         elif note.kind in (Note.TRIAL_COMPLETE, Note.TRIAL_PAUSE):
             self._close_later(trial)
+        elif note.kind == Note.TRIAL_EXPLOIT:
+            # The trial's config changed: params.json/params.pkl follow (Ray rewrites them too).
+            config = dict(note.info["config"])
+            log = self._logs.get(trial.trial_id)
+            if log is None or not log.replace_params(config):
+                write = self._io(
+                    f"writing the params of {trial}",
+                    self.storage.write_params,
+                    trial.dirname,
+                    config,
+                )
+                self._later(write, f"params.json of {trial}")
 
     async def _append_error(self, dirname: str, text: str) -> None:
         async with self._error_lock:

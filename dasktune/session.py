@@ -32,8 +32,8 @@ def unbind(reporter: StatusReporter) -> None:
         _active.discard(reporter)
 
 
-def current() -> StatusReporter:
-    """The reporter of the trial running in this thread.
+def find() -> StatusReporter | None:
+    """The reporter of the trial running in this thread, or None outside any trial.
 
     Threads the user's function started themselves have no binding; they get the process's
     reporter when exactly one trial runs in the process, and a clear error otherwise.
@@ -51,8 +51,17 @@ def current() -> StatusReporter:
             "while several trials run in this process; call it from the function dasktune "
             "started, or take the `reporter` argument (def f(config, reporter)) and pass it on."
         )
-    raise RuntimeError(
-        "tune.track.log() was called outside a function trainable run by dasktune.run(). "
-        "Do not use tune.track.log within a Trainable class: return the metrics from "
-        "_train()/step() instead."
-    )
+    return None
+
+
+def current() -> StatusReporter:
+    """The reporter of the trial running in this thread (see :func:`find`); an error outside
+    a trial."""
+    reporter = find()
+    if reporter is None:
+        raise RuntimeError(
+            "tune.track.log() was called outside a function trainable run by dasktune.run(). "
+            "Do not use tune.track.log within a Trainable class: return the metrics from "
+            "_train()/step() instead. To log outside tune.run, call tune.track.init() first."
+        )
+    return reporter

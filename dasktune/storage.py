@@ -406,6 +406,14 @@ class TrialLog:
         for target in self._targets():
             target.flush()
 
+    def replace_params(self, params: Mapping[str, Any]) -> bool:
+        """A new config (PBT's exploit) for a trial whose first flush has not run yet: that
+        flush writes it. False when the params are already in storage (rewrite them there)."""
+        if self._params is None:
+            return False
+        self._params = (to_json(params, indent=2, sort_keys=True), _pickle_params(params))
+        return True
+
     def spool_paths(self) -> list[str]:
         """The local spool files holding this log's rows (remote storage only)."""
         return [p for p in (self._json.spool_path, self._csv_target.spool_path) if p]
@@ -470,6 +478,13 @@ class ExperimentStorage:
         location.write_text(R.PARAMS_FILE, to_json(config, indent=2, sort_keys=True))
         location.write_bytes(R.PARAMS_PICKLE_FILE, _pickle_params(config))
         return location
+
+    def write_params(self, dirname: str, config: Mapping[str, Any]) -> None:
+        """Rewrite a trial's ``params.json``/``params.pkl`` (its config changed: PBT)."""
+        location = self.trial_location(dirname)
+        location.makedirs()
+        location.write_text(R.PARAMS_FILE, to_json(config, indent=2, sort_keys=True))
+        location.write_bytes(R.PARAMS_PICKLE_FILE, _pickle_params(config))
 
     def append_error(self, dirname: str, message: str) -> None:
         """Append one failure (with its traceback) to the trial's ``error.txt``."""

@@ -288,16 +288,22 @@ class Trainable:
             )
         metadata = {
             "experiment_id": self._experiment_id,
-            "iteration": self._iteration,
-            "timesteps_total": self._timesteps_total,
-            "time_total": self._time_total,
-            "episodes_total": self._episodes_total,
+            **self._saved_progress(),
             "saved_as_dict": as_dict,
             "relative_path": os.path.relpath(path, directory),
         }
         with open(_metadata_path(path), "w") as f:
             json.dump(metadata, f)
         return path
+
+    def _saved_progress(self) -> dict[str, Any]:
+        """The totals the saved state is at (where a restore continues counting from)."""
+        return {
+            "iteration": self._iteration,
+            "timesteps_total": self._timesteps_total,
+            "time_total": self._time_total,
+            "episodes_total": self._episodes_total,
+        }
 
     def restore(self, checkpoint_path: str) -> None:
         """Restore from a path that ``save`` returned (a copy of its directory works too)."""

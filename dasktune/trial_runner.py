@@ -8,6 +8,7 @@ inside a hook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .resources import Resources
@@ -34,6 +35,24 @@ class TrialExecutor:
     def save(self, trial: Trial, storage: str = "persistent", result: Any = None) -> None:
         """Checkpoint a running trial after its current step."""
         self._controller.request_save(trial)
+
+    def exploit(
+        self,
+        trial: Trial,
+        donor: Trial,
+        new_config: dict[str, Any],
+        new_tag: str | None = None,
+        min_iteration: int = 0,
+        on_clone: Callable[[str, int], None] | None = None,
+    ) -> bool:
+        """``trial`` continues from ``donor``'s newest committed checkpoint (at least at
+        ``min_iteration``; the donor saves one first if it has none) with ``new_config``:
+        PBT's exploit, in one request instead of Ray's ``reset_trial``/``restore``/
+        ``stop_trial``/``start_trial`` sequence. ``on_clone(url, iteration)`` is called when
+        the checkpoint is chosen. False when refused (finished, or an exploit pending)."""
+        return self._controller.request_exploit(
+            trial, donor, new_config, new_tag, min_iteration, on_clone
+        )
 
     def has_resources(self, resources: Resources) -> bool:
         """Whether a trial asking for ``resources`` could be placed now."""
@@ -62,6 +81,25 @@ class TrialRunner:
     def is_finished(self) -> bool:
         """Whether the run has nothing left to do."""
         return self._controller.is_finished
+
+    @property
+    def search_alg(self) -> Any:
+        """The run's search algorithm (Ray's ``trial_runner._search_alg``), for schedulers
+        paired with a searcher (``HyperBandForBOHB``); ``search_alg.is_finished()`` says
+        whether more trials will come."""
+        return self._controller.search_alg
+
+    _search_alg = search_alg
+
+    def waiting_trials(self) -> list[Trial]:
+        """PENDING and PAUSED trials that may start now (not those waiting for an exploit's
+        donor), in creation order."""
+        return self._controller.waiting_trials()
+
+    def write_experiment_file(self, name: str, text: str) -> None:
+        """Write ``text`` as the file ``name`` in the experiment dir, whole, in the background
+        (newest wins): schedulers do no I/O themselves (PBT's policy logs come this way)."""
+        self._controller.write_file(name, text)
 
     def first_runnable(self) -> Trial | None:
         """The oldest PENDING trial that fits now, else the oldest PAUSED one (FIFO's choice),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import json
 import os
 import posixpath
 import random
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,8 +28,10 @@ from .checkpoint_book import RetentionPolicy
 from .checkpoints import committed_checkpoints
 from .config_check import check_config_space, pickled_config
 from .controller import CheckpointPolicy, Controller, FailurePolicy
+from .dashboard import DashboardListener
 from .driver import Driver
 from .error import StorageTimeoutError, TuneError
+from .experiment import Experiment, run_arguments_with
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
@@ -65,7 +69,8 @@ from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
 from .storage_calls import StorageCalls, bounded
 from .trainable import Trainable
-from .trial import Trial
+from .trial import Trial, TrialStatus
+from .trial_output import OutputPrinter, log_to_driver
 
 if TYPE_CHECKING:
     from distributed.security import Security
@@ -154,6 +159,8 @@ def run(
     Returns an :class:`ExperimentAnalysis` (or the trials, with ``return_trials=True``). Raises
     :class:`TuneError` after all trials end if any failed and ``raise_on_failed_trial``.
     """
+    if isinstance(run_or_experiment, Experiment):  # Ray's tune.run(tune.Experiment(...))
+        return run(**run_arguments_with(run_or_experiment, locals()))
     _check_ray_only_args(ray_only_args)
     verbose = _verbosity(verbose)
     trainable_cls, trainable_name = _resolve_trainable(run_or_experiment)
@@ -213,10 +220,11 @@ def run(
         experiment_name, location, lock = _new_experiment(root, name, trainable_name, run_uid)
     with lock:
         resumed: list[Trial] = []
+        known, ended = False, frozenset()
         state: dict[str, Any] | None = None
         if resume:
             state = _state_to_resume(location, trainable_name, fingerprint)
-            resumed, scheduler = _resume_trials(location, state, scheduler, resume)
+            resumed, scheduler, known, ended = _resume_trials(location, state, scheduler, resume)
             run_uid = state["experiment_id"]
             seed = state.get("seed", seed)
         elif seed is None:
@@ -263,7 +271,7 @@ def run(
             can_checkpoint=trainable_cls.can_checkpoint(),
         )
         for trial in resumed:
-            controller.add_trial(trial)
+            controller.add_trial(trial, known_to_scheduler=known, ended=trial.trial_id in ended)
         controller.top_up()  # the first trial now: the embedded cluster is shaped to it
         # Before any worker starts: a trainable that cannot be pickled fails here, named.
         cls_bytes = dumps_trainable(trainable_cls)
@@ -282,12 +290,16 @@ def run(
                 "trainable_name": trainable_name,
                 "search_space": fingerprint,
                 "seed": seed,
+                # ExperimentAnalysis.stats()'s start_time, as Ray records it.
+                "start_time": time.time(),
             }
             batch_time = parse_timedelta(
                 dask.config.get("dasktune.result-batch-time", DEFAULT_BATCH_TIME)
             )
+            hosts = DaskBackend(connection.client)
+            hosts.on_output = OutputPrinter()
             backend = DaskTrialBackend(
-                DaskBackend(connection.client),
+                hosts,
                 RunSpec(
                     cls_key=f"{run_uid}:{trainable_name}",
                     cls_bytes=cls_bytes,
@@ -296,6 +308,7 @@ def run(
                     storage_options=storage_options,
                     reuse_actors=reuse_actors,
                     batch_policy=controller.batch_policy(batch_time),
+                    log_to_driver=log_to_driver(),
                 ),
             )
             callback_listener = CallbackListener(callback_list)
@@ -321,6 +334,13 @@ def run(
                             progress, reporter, lambda: _sys_info(controller, storage.url)
                         ),
                         callback_listener,
+                        DashboardListener(
+                            lambda update: hosts.report_page(run_uid, update),
+                            name=experiment_name,
+                            logdir=storage.url,
+                            metric=metric,
+                            mode=mode,
+                        ),
                     ]
                 ),
                 build_state=_Snapshot(controller, run_uid, state_meta),
@@ -340,6 +360,7 @@ def run(
                 storage.url,
                 total if total is not None else "unbounded",
                 _describe_cluster(connection.client),
+                _dashboard_link(connection.client),
             )
             run_on_client_loop(
                 connection.client,
@@ -652,15 +673,30 @@ def _resume_trials(
     state: dict[str, Any],
     scheduler: TrialScheduler,
     mode: bool | str,
-) -> tuple[list[Trial], TrialScheduler]:
-    """The experiment's trials, set up to continue, and the scheduler to continue with: the
-    saved one (with its state, and the trials it refers to) when it is of the given class."""
+) -> tuple[list[Trial], TrialScheduler, bool, frozenset[str]]:
+    """The experiment's trials, set up to continue; the scheduler to continue with (the saved
+    one, with its state and the trials it refers to, when it is of the given class); whether
+    it is the saved one; and the trials whose log shows they ended after the state was last
+    written (they are not run again: Ray reruns them from their last checkpoint)."""
     restored = restore_run_objects(state.get("run_objects"), type(scheduler))
     if restored is not None:
         scheduler, trials = restored
     else:
         trials = [trial_from_record(record) for record in state["trials"]]
+    ended: set[str] = set()
     for trial in trials:
+        if trial.status in (TrialStatus.RUNNING, TrialStatus.PENDING):
+            last = bounded(
+                location.url,
+                f"reading the last result of {trial.dirname}",
+                _last_logged_result,
+                location,
+                trial.dirname,
+            )
+            if last is not None and last.get("done") is True:
+                trial.last_result = last
+                ended.add(trial.trial_id)
+                continue
         found = bounded(
             location.url,
             f"listing the checkpoints of {trial.dirname}",
@@ -668,8 +704,30 @@ def _resume_trials(
             location.join(trial.dirname),
             location.storage_options,
         )
-        plan_resume(trial, found[-1] if found else None, mode)
-    return trials, scheduler
+        plan_resume(trial, found[-1] if found else None, mode, keep_paused=restored is not None)
+    return trials, scheduler, restored is not None, frozenset(ended)
+
+
+_TAIL_BYTES = 64 * 1024
+
+
+def _last_logged_result(location: StorageLocation, dirname: str) -> dict[str, Any] | None:
+    """The last complete row of a trial's ``result.json`` (read from its tail), if any."""
+    path = location.path(dirname, R.RESULT_FILE)
+    try:
+        size = location.fs.size(path)
+        with location.fs.open(path, "rb") as f:
+            f.seek(max(0, size - _TAIL_BYTES))
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a row cut by the kill, or the first, partial line of the tail
+        return row if isinstance(row, dict) else None
+    return None
 
 
 def _acquire(location: StorageLocation, take_over: bool) -> ExperimentLock:
@@ -771,6 +829,14 @@ def _sys_info(controller: Controller, logdir: str) -> list[str]:
         f"Logical resource usage: {', '.join(parts)}",
         f"Result logdir: {logdir}",
     ]
+
+
+def _dashboard_link(client: Any) -> str | None:
+    """Dask's dashboard address as the client sees it (None: the scheduler serves none)."""
+    try:
+        return client.dashboard_link
+    except Exception:  # noqa: BLE001 - only for a status line
+        return None
 
 
 def _describe_cluster(client: Any) -> str:

@@ -11,7 +11,7 @@ import fsspec
 import pandas as pd
 import pytest
 
-from dasktune.analysis import ExperimentAnalysis, flatten_dict
+from dasktune.analysis import Analysis, ExperimentAnalysis, flatten_dict
 from dasktune.error import TuneError
 
 NAN = float("nan")
@@ -158,7 +158,7 @@ def test_torn_last_line_is_skipped(exp_dir):
     analysis = ExperimentAnalysis(exp_dir)
     df = analysis.trial_dataframes[f"{exp_dir}/{A}"]
     assert len(df) == 7
-    assert analysis.get_best_result("loss", "min")["loss"] == 1
+    assert analysis.get_best_logdir("loss", "min", scope="all") == f"{exp_dir}/{A}"
 
 
 def test_torn_multibyte_last_line_is_skipped(exp_dir):
@@ -206,7 +206,7 @@ def test_state_file_path_uses_its_parent(exp_dir):
     analysis = ExperimentAnalysis(f"{exp_dir}/experiment_state.json")
     assert analysis.experiment_path == exp_dir
     assert analysis.trial_logdirs[0] == f"{exp_dir}/{A}"
-    assert analysis.get_best_logdir("loss", "min") == f"{exp_dir}/{A}"
+    assert analysis.get_best_logdir("loss", "min", scope="all") == f"{exp_dir}/{A}"
 
 
 def test_trailing_slash_file_url_and_storage_options(exp_dir):
@@ -324,26 +324,28 @@ def test_best_by_scope_max_nested_metric(analysis, exp_dir, scope):
 
 
 def test_best_max_loss(analysis, exp_dir):
-    assert analysis.get_best_logdir("loss", "max") == f"{exp_dir}/{E}"  # 100
-    assert analysis.get_best_logdir("loss", "max", scope="last") == f"{exp_dir}/{A}"  # 9
+    # ExperimentAnalysis scores by the last value unless told (Ray 1.x); Analysis by the best.
+    assert analysis.get_best_logdir("loss", "max") == f"{exp_dir}/{A}"  # 9
+    assert Analysis(exp_dir).get_best_logdir("loss", "max") == f"{exp_dir}/{E}"  # 100
+    assert analysis.get_best_logdir("loss", "max", scope="all") == f"{exp_dir}/{E}"
     assert analysis.get_best_logdir("loss", "max", scope="avg") == f"{exp_dir}/{E}"
 
 
 def test_get_best_result(analysis):
-    best = analysis.get_best_result("loss", "min")
-    assert best["loss"] == 1 and best["training_iteration"] == 1
+    # As Ray's best_result: the best trial's last result, whatever the scope picked it by.
+    best = analysis.get_best_result("loss", "min", scope="all")
+    assert best["loss"] == 9 and best["training_iteration"] == 7  # A's last
     assert best["config"] == _config(0)  # the nested result as reported
-    assert best["eval"] == {"score": -1}
-    nested = analysis.get_best_result("eval/score", "max")
+    assert best["eval"] == {"score": -9}
+    nested = analysis.get_best_result("eval/score", "max", scope="all")
     assert nested == best
-    # Other scopes: the best trial's last result.
-    last = analysis.get_best_result("loss", "min", scope="last")
+    last = analysis.get_best_result("loss", "min")
     assert last["loss"] == 3 and last["done"] is True
     avg = analysis.get_best_result("loss", "min", scope="avg")
     assert avg["config"] == _config(2) and avg["training_iteration"] == 7
     # Returned copies.
-    best["loss"] = 123
-    assert analysis.get_best_result("loss", "min")["loss"] == 1
+    last["loss"] = 123
+    assert analysis.get_best_result("loss", "min")["loss"] == 3
 
 
 def test_ties_pick_first_trial(tmp_path):
@@ -358,16 +360,17 @@ def test_ties_pick_first_trial(tmp_path):
 
 def test_defaults_and_properties(exp_dir):
     analysis = ExperimentAnalysis(exp_dir, default_metric="loss", default_mode="min")
-    assert analysis.get_best_logdir() == f"{exp_dir}/{A}"
-    assert analysis.get_best_logdir(scope="last") == f"{exp_dir}/{B}"
-    assert analysis.get_best_logdir(mode="max") == f"{exp_dir}/{E}"
-    assert analysis.get_best_logdir(metric="eval/score", mode="max") == f"{exp_dir}/{A}"
-    assert analysis.best_logdir == f"{exp_dir}/{A}"
-    assert analysis.best_config == _config(0)
-    assert analysis.best_result["loss"] == 1
+    assert analysis.get_best_logdir() == f"{exp_dir}/{B}"
+    assert analysis.get_best_logdir(scope="all") == f"{exp_dir}/{A}"
+    assert analysis.get_best_logdir(mode="max", scope="all") == f"{exp_dir}/{E}"
+    assert analysis.get_best_logdir(metric="eval/score", mode="max") == f"{exp_dir}/{B}"
+    # The properties use the defaults and Ray's scope, "last".
+    assert analysis.best_logdir == f"{exp_dir}/{B}"
+    assert analysis.best_config == _config(1)
+    assert analysis.best_result["loss"] == 3 and analysis.best_result["done"] is True
     best_df = analysis.best_dataframe
     assert isinstance(best_df, pd.DataFrame)
-    assert list(best_df["loss"]) == LOSSES[A]
+    assert list(best_df["loss"].fillna(-1)) == [5, 5, -1, 5, 5, 5, 3]
 
 
 def test_missing_metric_and_mode(analysis):
@@ -440,7 +443,7 @@ def test_metric_reported_only_sometimes(tmp_path):
     analysis = ExperimentAnalysis(root)
     assert analysis.get_best_logdir("val", "max", scope="last").endswith("/T_0")  # 0.9 vs 0.8
     assert analysis.get_best_logdir("val", "max", scope="avg").endswith("/T_1")  # 0.7 vs 0.8
-    assert analysis.get_best_result("val", "max")["it"] == 3
+    assert analysis.get_best_result("val", "max")["it"] == 4  # T_0's last result
     df = analysis.dataframe("val", "max")
     assert list(df["it"]) == [3, 1]
 

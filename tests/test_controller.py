@@ -535,3 +535,38 @@ def test_the_time_budget_ends_a_trial_that_was_pausing():
     c.handle(E.CheckpointSaved("t0", 1, 1, [("u/c1", 1)]))
     c.handle(E.TrialStopped("t0", 1))
     assert t.status == TrialStatus.TERMINATED and c.is_finished
+
+
+# -- resume ------------------------------------------------------------------------------------
+class RecordingScheduler(FIFOScheduler):
+    """Records the hooks it is called with, by trial id."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_trial_add(self, trial_runner, trial):
+        self.calls.append(("add", trial.trial_id))
+
+    def on_trial_complete(self, trial_runner, trial, result):
+        self.calls.append(("complete", trial.trial_id))
+
+
+def test_resumed_trials_with_their_saved_scheduler():
+    scheduler = RecordingScheduler()
+    search = ListSearch([])
+    c = make_controller(search_alg=search, scheduler=scheduler)
+    paused, ended, fresh = make_trial(0), make_trial(1), make_trial(2)
+    paused.status, paused.restore_path = TrialStatus.PAUSED, "ckpt"
+    ended.status, ended.last_result = TrialStatus.RUNNING, {"training_iteration": 3, "done": True}
+    c.add_trial(paused, known_to_scheduler=True)
+    c.add_trial(ended, known_to_scheduler=True, ended=True)
+    c.add_trial(fresh)
+    # The saved scheduler already knows the first two: it is told only of the new one, and of
+    # the trial that ended after the state was written.
+    assert scheduler.calls == [("complete", "t1"), ("add", "t2")]
+    assert ended.status == TrialStatus.TERMINATED
+    assert search.completed == [("t1", ended.last_result, False)]
+    # The paused trial waits PAUSED (the scheduler resumes it); the new one starts first.
+    assert paused.status == TrialStatus.PAUSED and c.num_pending == 1
+    out = add_workers(c, w={"CPU": 1})
+    assert calls(out) == [("StartTrial", "t2")]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import glob
 import os
 import pickle
-import struct
+import subprocess
+import sys
 
 import fsspec
 import pytest
 from distributed.diagnostics.plugin import WorkerPlugin
-from tensorboardX.proto import event_pb2
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from trainables import Counter, Raiser
 
 import dasktune as tune
@@ -31,23 +33,27 @@ from dasktune.result import PARAMS_FILE, PROGRESS_FILE, RESULT_FILE
 
 
 def read_scalars(logdir: str) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar in the trial's TensorBoard event files: tag -> [(step, value)].
+    """Every scalar in the trial's TensorBoard event files, read with TensorBoard's own
+    reader (as ``tensorboard --logdir`` loads them): tag -> [(step, value)]."""
+    assert glob.glob(os.path.join(logdir, "events.out.tfevents.*")), os.listdir(logdir)
+    events = EventAccumulator(logdir, size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
 
-    Event files are TFRecords (length, its CRC, an ``Event`` protobuf, its CRC), read here
-    with tensorboardX's own protobuf classes."""
-    scalars: dict[str, list[tuple[int, float]]] = {}
-    paths = sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*")))
-    assert paths, f"no event file in {logdir}: {os.listdir(logdir)}"
-    for path in paths:
-        data = open(path, "rb").read()
-        offset = 0
-        while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset : offset + 8])
-            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
-            offset += 12 + length + 4
-            for value in event.summary.value:
-                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return scalars
+
+def read_hparams(logdir: str) -> tuple[dict[str, object], list[str]]:
+    """The trial's hyperparameters and metric tags as TensorBoard's HParams view reads them."""
+    events = EventAccumulator(logdir)
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    experiment = HParamsPluginData.FromString(content["_hparams_/experiment"])
+    params = {}
+    for key, value in start.session_start_info.hparams.items():
+        params[key] = getattr(value, value.WhichOneof("kind"))
+    return params, sorted(m.name.tag for m in experiment.experiment.metric_infos)
 
 
 class RecordingLogger(Logger):
@@ -134,6 +140,10 @@ def test_default_run_writes_json_csv_tensorboard_and_params_pkl(client, results_
         # The step is the x axis, the config is in params.json: neither is a scalar.
         assert "dasktune/training_iteration" not in scalars
         assert not any(tag.startswith("dasktune/config") for tag in scalars)
+        # TensorBoard's HParams view: the config against the last result's metrics.
+        params, metric_tags = read_hparams(trial.logdir)
+        assert params == {"step": float(step), "nested/lr": 0.5}
+        assert "dasktune/value" in metric_tags
 
 
 class Recorder(LoggerCallback):
@@ -278,3 +288,24 @@ def test_remote_storage_gets_the_logger_files_uploaded(client, tmp_path):
     assert {"custom.log", PARAMS_FILE, "params.pkl", RESULT_FILE, PROGRESS_FILE} <= files
     assert (trial_dir / "custom.log").read_text() == "1\n2\n3\n"
     assert [s for s, _ in read_scalars(str(trial_dir))["dasktune/value"]] == [1, 2, 3]
+
+
+def test_event_writer_import_leaves_torch_alone_and_tensorboardx_whole():
+    """TensorBoard's writer is loaded without tensorboardX's __init__ (which imports torch when
+    installed: seconds on the driver's loop); a later ``import tensorboardX`` is complete."""
+    code = (
+        "import sys\n"
+        "from dasktune.logger.tbx_logger import _tensorboardx\n"
+        "_tensorboardx()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'tensorboardX' not in sys.modules, 'bare package left behind'\n"
+        "from tensorboardX import SummaryWriter\n"
+        "import tensorboardX.event_file_writer\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

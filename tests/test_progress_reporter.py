@@ -192,11 +192,20 @@ def test_a_script_prints_the_status_table_at_verbose_1(tmp_path):
     out = proc.stdout
     assert "== Status ==" in out and "Using FIFO scheduling algorithm." in out
     assert "Logical resource usage: " in out and "Result logdir: " in out
+    assert re.search(r"^Memory usage on this node: \d+\.\d/\d+\.\d GiB", out, re.M)
+    # The Dask dashboard and the run's page on it, once, before the first table.
+    links = re.findall(
+        r"^Dask dashboard: (http://127\.0\.0\.1:\d+)/status  ·  dasktune page: (\S+)$",
+        out,
+        re.M,
+    )
+    assert len(links) == 1 and links[0][1] == f"{links[0][0]}/dasktune"
+    assert out.index("Dask dashboard: ") < out.index("== Status ==")
     final = out[out.rindex("== Status ==") :]
     assert "Number of trials: 2/2 (2 TERMINATED)" in final
     cells = header(final)
     assert cells[:4] == ["Trial name", "status", "loc", "lr"] and "acc" in cells
-    assert "iter" in cells
+    assert "iter" in cells and "total time (s)" in cells
     rows = [line for line in final.splitlines() if line.startswith("| train_")]
     assert len(rows) == 2 and all("TERMINATED" in row for row in rows)
     assert "== Status: " not in out  # the one-line status of before is gone

@@ -141,16 +141,19 @@ def test_lock_step_is_the_default_policy():
 
 def _host_run(config, policy, calls=1, trainable=StepRecorder):
     """Start ``trainable`` (a class, or a function to wrap) in a TrialHost here with ``policy``;
-    make ``calls`` train_batch calls. Returns the host and the replies of those calls."""
+    make ``calls`` train_batch calls. Returns the host and the ``(ok, value)`` of those calls
+    (a host's reply carries what the trial printed third: these trainables print nothing)."""
     cls = trainable if isinstance(trainable, type) else wrap_function(trainable)
 
     async def go():
         host = TrialHost()
-        ok, how = await host.start(
+        ok, how, _ = await host.start(
             "k", dumps_trainable(cls), config, TrialInfo(trial_id="h"), policy=policy
         )
         assert ok, how
-        return host, [await host.train_batch() for _ in range(calls)]
+        replies = [await host.train_batch() for _ in range(calls)]
+        assert all(output is None for _, _, output in replies)
+        return host, [(ok, value) for ok, value, _ in replies]
 
     return asyncio.run(go())
 

@@ -354,6 +354,19 @@ def test_optuna_search_tells_errors_as_failed():
 
 
 @needs_optuna
+def test_optuna_search_tells_a_trial_without_the_metric_as_pruned_as_ray_does():
+    searcher = OptunaSearch(SPACE, metric="loss", mode="min", seed=0)
+    for i in range(4):
+        searcher.suggest(f"s{i}")
+    searcher.on_trial_complete("s0", {"loss": 1.5})
+    searcher.on_trial_complete("s1", {"training_iteration": 1})  # stopped before any loss
+    searcher.on_trial_complete("s2", None, error=True)
+    searcher.on_trial_complete("s3", {"loss": float("nan")})
+    states = [t.state.name for t in searcher.study.trials]
+    assert states == ["COMPLETE", "PRUNED", "FAIL", "FAIL"]
+
+
+@needs_optuna
 def test_optuna_search_takes_nested_spaces_distributions_define_by_run_and_points():
     nested = OptunaSearch(
         {

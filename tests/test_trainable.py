@@ -235,3 +235,37 @@ def test_track_log_with_several_trials_in_process_needs_the_thread():
         tune.track.log(x=3)
     a.stop()
     b.stop()
+
+
+def every_third(config, checkpoint_dir=None):
+    """Counts; writes a checkpoint at every third count only."""
+    n = 0
+    if checkpoint_dir:
+        with open(os.path.join(checkpoint_dir, "value.txt")) as f:
+            n = int(f.read())
+    while True:
+        n += 1
+        if n % config["every"] == 0:
+            with tune.checkpoint_dir(step=n) as d:
+                _write(d, n)
+        tune.report(n=n)
+
+
+@pytest.mark.parametrize("every, resumes_at", [(3, 3), (100, 0)])
+def test_a_function_saved_between_its_checkpoints_counts_on_from_its_state(
+    tmp_path, every, resumes_at
+):
+    """A pause or exploit saves a function trial between its own checkpoints: restored, its
+    iteration counter goes back to the state it holds (iteration 0 and a fresh start when it
+    never checkpointed), instead of Ray's counters ahead of the state (ray#27170)."""
+    first = wrap_function(every_third)(config={"every": every})
+    assert [first.train()["n"] for _ in range(5)] == [1, 2, 3, 4, 5]
+    with pytest.warns(UserWarning, match=f"newest checkpoint is from iteration {resumes_at}"):
+        path = first.save(str(tmp_path))
+    first.stop()
+    second = wrap_function(every_third)(config={"every": every})
+    second.restore(path)
+    result = second.train()
+    # The function's state and the counter agree: the iterations after the state run again.
+    assert result["n"] == resumes_at + 1 == result["training_iteration"]
+    second.stop()

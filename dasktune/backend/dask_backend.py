@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from distributed.protocol import to_serialize
 
 from ..ledger import capacity_from_worker_info
 from .host import TrialHost
-from .protection import HANDLER, BusyWorkerProtection
+from .protection import HANDLER, PAGE_HANDLER, BusyWorkerProtection
 from .protocol import TrialCodeError, WorkerLost
 
 __all__ = ["DaskBackend", "HostHandle", "TrialCodeError", "WorkerLost"]
@@ -53,6 +53,11 @@ class DaskBackend:
         self._idle: defaultdict[str, list[HostHandle]] = defaultdict(list)
         self._all: dict[str, HostHandle] = {}
         self._protected = False
+        # Whether the plugin's registration has ended (either way), and the page refused.
+        self._installed = False
+        self._page_refused = False
+        # Called with what a trial printed, when a host's reply brings some (trial_output.py).
+        self.on_output: Callable[[dict[str, Any]], None] | None = None
 
     async def install_protection(self) -> str | None:
         """Register the scheduler plugin that steers adaptive scaling by trials; return why
@@ -62,6 +67,8 @@ class DaskBackend:
         except Exception as exc:  # noqa: BLE001 - protection is best effort, the run goes on
             self._protected = False
             return f"{type(exc).__name__}: {exc}"
+        finally:
+            self._installed = True
         self._protected = True
         return None
 
@@ -81,6 +88,24 @@ class DaskBackend:
             self._protected = False
             return f"{type(exc).__name__}: {exc}"
         return None
+
+    async def report_page(self, run_id: str, update: dict[str, Any]) -> bool | None:
+        """Send an update of the ``/dasktune`` page to the scheduler plugin: True when it
+        arrived, False when it may later (the plugin is not in yet, the scheduler did not
+        answer), None when it never will (no plugin, or one that refuses: e.g. an older
+        dasktune where the scheduler runs). The page is best effort and never ends the run."""
+        if self._page_refused or (self._installed and not self._protected):
+            return None
+        if not self._protected or self.client.scheduler is None:
+            return False
+        try:
+            await getattr(self.client.scheduler, PAGE_HANDLER)(run_id=run_id, update=update)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        except Exception:  # noqa: BLE001 - the scheduler's dasktune has no page handler
+            self._page_refused = True
+            return None
+        return True
 
     async def worker_capacities(self) -> dict[str, dict[str, float]]:
         """Each running worker's slots, fresh from the scheduler."""
@@ -157,7 +182,9 @@ class DaskBackend:
         if not isinstance(reply, Mapping) or reply.get("status") != "OK":
             exc = reply.get("exception") if isinstance(reply, Mapping) else reply
             raise TrialCodeError(f"the trial's host actor failed in {method}(): {exc!r}")
-        ok, value = reply["result"]
+        ok, value, *output = reply["result"]
+        if output and output[0] is not None and self.on_output is not None:
+            self.on_output(output[0])
         if not ok:
             raise TrialCodeError(value)
         return value

@@ -18,7 +18,7 @@ from typing import Any
 import dask
 from dask.utils import parse_timedelta
 
-from ..checkpoints import committed_checkpoints
+from ..checkpoints import committed_checkpoints, delete_checkpoint
 from ..error import StorageTimeoutError
 from ..ledger import Placement
 from ..result_batching import Batch, BatchPolicy
@@ -46,6 +46,8 @@ class RunSpec:
     storage_options: dict[str, Any] = field(default_factory=dict)
     reuse_actors: bool = False
     batch_policy: BatchPolicy = field(default_factory=lambda: BatchPolicy(max_seconds=0))
+    # Whether what trials print is shown on the driver (it is kept in their dirs either way).
+    log_to_driver: bool = True
 
 
 def checkpoint_timeout() -> float:
@@ -114,6 +116,11 @@ class DaskTrialBackend:
             reuse,
             spec.batch_policy,
             spec.reuse_actors,
+            {
+                "forward": spec.log_to_driver,
+                "url": trial.logdir if self._remote else None,
+                "storage_options": spec.storage_options if self._remote else None,
+            },
         )
         if restore is None:
             how = await call
@@ -145,14 +152,15 @@ class DaskTrialBackend:
             self._release(trial, healthy=True)
         return batch
 
-    async def save(self, trial: Trial) -> tuple[Committed, int]:
-        """Save now, upload and commit in the background."""
+    async def save(self, trial: Trial, commit: bool = False) -> tuple[Committed, int]:
+        """Save now, upload and commit in the background (``commit``: before returning)."""
         timeout = checkpoint_timeout()
         call = self.hosts.call(
             self._host(trial),
             "save",
             self.spec.storage.trial_location(trial.dirname).url,
             self.spec.storage_options,
+            not commit,
         )
         try:
             committed, iteration = await asyncio.wait_for(call, timeout)
@@ -209,6 +217,10 @@ class DaskTrialBackend:
             self.hosts.give_back(host)
         else:
             self.hosts.discard(host)
+
+    def delete_checkpoint(self, url: str) -> None:
+        """Delete it from storage, manifest first (never seen half-deleted)."""
+        delete_checkpoint(url, self.spec.storage_options)
 
     async def find_checkpoint(
         self, trial: Trial, iterations: frozenset[int]

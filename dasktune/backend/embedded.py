@@ -185,7 +185,7 @@ class EmbeddedCluster(SpecCluster):
         }
         scheduler = {
             "cls": Scheduler,
-            "options": {"host": "127.0.0.1", "port": 0, "dashboard_address": ":0"},
+            "options": {"host": "127.0.0.1", "port": 0, "dashboard_address": "127.0.0.1:0"},
         }
         super().__init__(
             scheduler=scheduler,

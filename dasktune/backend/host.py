@@ -3,8 +3,9 @@
 All of a worker's synchronous actor methods share one thread, so two trials on one worker would
 take turns. Every method here is ``async`` (it runs on the worker's event loop) and hands the
 user's code to a thread this host owns, so trials sharing a worker train at the same time.
-Outcomes come back as ``(ok, value)`` pairs with the traceback text on failure, because Dask
-drops tracebacks when it ships an exception back.
+Outcomes come back as ``(ok, value, output)`` with the traceback text on failure, because Dask
+drops tracebacks when it ships an exception back; ``output`` is what the trial printed since
+the last reply, for the driver to show (see :mod:`dasktune.trial_output`), or None.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from ..result_batching import Batch, BatchPolicy
 from ..shipping import loads_trainable
 from ..trainable import Trainable, require_initialised
 from ..trial_info import TrialInfo, constructing
+from ..trial_output import TrialOutput, current_output, install_router
 
-Reply = tuple[bool, Any]
+Reply = tuple[bool, Any, Any]
 
 # One per worker process: every host on the worker draws device ids from it.
 _gpus = GpuAllocator()
@@ -61,6 +63,29 @@ def _upload(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _upload_output(
+    directory: str, trial_name: str, url: str, storage_options: dict[str, Any]
+) -> None:
+    """Add a trial's output files to those in its remote directory (a restarted trial's
+    earlier output stays in front: object stores cannot append, so the file is rewritten),
+    then remove the scratch dir (best effort: output is not worth failing a trial over)."""
+    try:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        for name in os.listdir(directory):
+            local, remote = os.path.join(directory, name), f"{path}/{name}"
+            if fs.exists(remote):
+                with open(local, "rb") as new:
+                    fs.pipe_file(remote, fs.cat_file(remote) + new.read())
+            else:
+                fs.put_file(local, remote)
+    except Exception as exc:  # noqa: BLE001 - said in the worker's log
+        print(f"dasktune: could not upload the output of {trial_name} to {url}: {exc!r}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class TrialHost:
     """Hosts one Trainable at a time; reused for later trials on the same worker."""
 
@@ -75,16 +100,67 @@ class TrialHost:
         # Set by start() for the trial being hosted.
         self._policy: BatchPolicy | None = None
         self._keep_for_reuse = False
+        # What the hosted trial prints: its files, and the share the driver shows.
+        install_router()
+        self._output: TrialOutput | None = None
+        self._output_upload: tuple[str, dict[str, Any]] | None = None
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Reply:
         loop = asyncio.get_running_loop()
         # The copied context carries Dask's current-worker variable into the trial's thread,
-        # so distributed.get_worker()/get_client() work in user code there.
+        # so distributed.get_worker()/get_client() work in user code there; and the trial's
+        # output, so what it prints is routed to it (a function's thread inherits both).
         context = contextvars.copy_context()
+        context.run(current_output().set, self._output)
         try:
-            return True, await loop.run_in_executor(self._thread, context.run, fn, *args)
+            reply: Reply = (
+                True,
+                await loop.run_in_executor(self._thread, context.run, fn, *args),
+                None,
+            )
         except Exception:
-            return False, traceback.format_exc()
+            reply = (False, traceback.format_exc(), None)
+        # The call ended the trial (finish, stop, a batch with its last result): its last
+        # output, and its files closed; with remote storage uploaded (in the upload thread,
+        # after the trial's checkpoints) before the reply, so they are there when the run ends.
+        ended = self._trial_id is None and self._output is not None
+        reply = (reply[0], reply[1], self._drain(final=ended))
+        if ended:
+            upload = self._close_output()
+            if upload is not None:
+                await asyncio.wrap_future(upload)
+        return reply
+
+    def _drain(self, final: bool = False) -> dict[str, Any] | None:
+        output = self._output
+        return output.drain(final) if output is not None else None
+
+    def _open_output(self, info: TrialInfo, output: dict[str, Any] | None) -> None:
+        """The new trial's output: in its directory (local storage) or in a scratch dir that
+        is uploaded to its directory when it ends (``output["url"]``: remote storage)."""
+        self._close_output()
+        if output is None:
+            return
+        url = output.get("url")
+        directory = info.logdir if url is None else tempfile.mkdtemp(prefix="dasktune_output_")
+        if directory is None:
+            return
+        self._output = TrialOutput(
+            info.trial_name, directory, bool(output.get("forward")), shown_dir=url
+        )
+        self._output_upload = (url, output.get("storage_options") or {}) if url else None
+
+    def _close_output(self) -> concurrent.futures.Future[None] | None:
+        """Close the trial's output files; with remote storage, their upload in the upload
+        thread (None: nothing to upload)."""
+        output, upload = self._output, self._output_upload
+        self._output = self._output_upload = None
+        if output is None:
+            return None
+        output.close()
+        if upload is None:
+            return None
+        return self._uploader.submit(_upload_output, output.directory, output.trial_name, *upload)
 
     def _require(self) -> Trainable:
         if self._trainable is None:
@@ -101,14 +177,16 @@ class TrialHost:
         reuse: bool = False,
         policy: BatchPolicy | None = None,
         keep_for_reuse: bool = False,
+        output: dict[str, Any] | None = None,
     ) -> Reply:
         """Build the trial's Trainable (or reset the current one) and restore its checkpoint.
 
         ``restore`` is ``(checkpoint_url, storage_options)`` or checkpoint bytes. ``policy`` is
         what :meth:`train_batch` follows for this trial (sent once here, not with every call).
         ``reuse`` resets a loaded trainable of the same class instead of building a new one;
-        ``keep_for_reuse`` keeps it, not stopped, when a batch ends the trial. Returns
-        ``(True, "reset"|"new")``.
+        ``keep_for_reuse`` keeps it, not stopped, when a batch ends the trial. ``output``: keep
+        what the trial prints (``forward``: for the driver too; ``url``/``storage_options``:
+        the trial's remote directory); None keeps nothing. Returns ``(True, "reset"|"new")``.
         """
         if self._trial_id is not None:
             _gpus.release(self._trial_id)
@@ -119,6 +197,7 @@ class TrialHost:
         self._trial_id = info.trial_id
         self._policy = policy
         self._keep_for_reuse = keep_for_reuse
+        self._open_output(info, output)
 
         def build() -> str:
             trial_info.set_current(info)
@@ -179,13 +258,17 @@ class TrialHost:
         policy = self._policy or BatchPolicy(max_seconds=0, max_results=1)
         train_async = getattr(self._trainable, "train_async", None)
         if policy.max_results == 1 and train_async is not None:
-            # A function trainable's thread hands its report to this loop directly.
+            # A function trainable's thread hands its report to this loop directly (and when
+            # it starts the function's thread here, that thread inherits the trial's output).
+            token = current_output().set(self._output)
             try:
                 result = await train_async()
             except Exception:
-                return False, traceback.format_exc()
+                return False, traceback.format_exc(), self._drain()
+            finally:
+                current_output().reset(token)
             if not self._may_finish(policy, result):
-                return True, Batch([result])
+                return True, Batch([result]), self._drain()
             return await self._run(lambda: self._ending_batch([result]))
 
         def batch() -> Batch:

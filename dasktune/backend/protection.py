@@ -10,6 +10,10 @@ how many more workers its pending trials need. The plugin
 - raises the scheduler's ``adaptive_target`` (the number of workers ``Adaptive`` aims for) to at
   least the busy workers plus every run's demand. Dask's own target stays a floor, so ordinary
   tasks scale the cluster as before.
+
+It also serves the ``/dasktune`` page on the scheduler's HTTP server (:mod:`.page_route`):
+runs push their trials' state through :data:`PAGE_HANDLER` and the plugin keeps the last one
+(:mod:`.page_state`), so the page outlives the driver.
 """
 
 from __future__ import annotations
@@ -19,8 +23,13 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from .page_route import install_page
+from .page_state import PageState
+
 PLUGIN_NAME = "dasktune-protect-busy-workers"
 HANDLER = "dasktune_busy_workers"
+# The scheduler handler runs push the page's state through.
+PAGE_HANDLER = "dasktune_page"
 # The scheduler handler Adaptive calls (over a comm) for the number of workers it should aim for.
 TARGET_HANDLER = "adaptive_target"
 # Marks our wrapper with the scheduler's own method, so a second plugin instance (after an
@@ -38,6 +47,7 @@ class BusyWorkerProtection(SchedulerPlugin):
     def __init__(self) -> None:
         self._busy: dict[str, frozenset[str]] = {}
         self._demand: dict[str, int] = {}
+        self.page = PageState()
 
     async def start(self, scheduler: Any) -> None:
         """Install the handler runs report through, and wrap the scheduler's adaptive target."""
@@ -56,6 +66,17 @@ class BusyWorkerProtection(SchedulerPlugin):
         # Prometheus gauge call the method, so both show the same number.
         scheduler.handlers[TARGET_HANDLER] = adaptive_target
         scheduler.adaptive_target = adaptive_target
+        scheduler.handlers[PAGE_HANDLER] = self.page_update
+
+        def find_state() -> PageState | None:
+            plugin = scheduler.plugins.get(PLUGIN_NAME)
+            return getattr(plugin, "page", None)
+
+        install_page(scheduler, find_state)
+
+    def page_update(self, run_id: str, update: dict[str, Any]) -> None:
+        """Merge a run's update into the ``/dasktune`` page's state."""
+        self.page.update(run_id, update)
 
     def report(self, run_id: str, workers: list[str], demand: int = 0) -> None:
         """Record one run's busy workers and how many more workers its pending trials need.

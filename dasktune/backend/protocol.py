@@ -58,8 +58,9 @@ class TrialBackend(Protocol):
         """Train until the host must hand results over."""
         ...
 
-    async def save(self, trial: Trial) -> tuple[Committed, int]:
-        """Checkpoint into the trial's storage: (committed since last report, iteration)."""
+    async def save(self, trial: Trial, commit: bool = False) -> tuple[Committed, int]:
+        """Checkpoint into the trial's storage: (committed since last report, iteration).
+        ``commit``: return only once this checkpoint (and every earlier one) is committed."""
         ...
 
     async def finish(self, trial: Trial) -> Committed:
@@ -79,6 +80,11 @@ class TrialBackend(Protocol):
         self, trial: Trial, iterations: frozenset[int]
     ) -> tuple[str, int] | None:
         """The newest committed checkpoint in the trial's storage among ``iterations``."""
+        ...
+
+    def delete_checkpoint(self, url: str) -> None:
+        """Delete a committed checkpoint (blocking: the driver calls it in a thread, under its
+        storage deadline)."""
         ...
 
     async def report_usage(self, workers: frozenset[str], demand: int) -> str | None:

@@ -53,10 +53,18 @@ class SimulatedClock(Clock):
 @dataclass
 class ScriptedTrainable:
     """A simulated trainable: ``metrics(config, iteration)`` is its result at each iteration;
-    each step takes ``step_seconds`` of simulated time."""
+    each step takes ``step_seconds`` of simulated time.
+
+    With ``step``, the trainable has a state that checkpoints carry (PBT clones it):
+    ``step(state, config, iteration) -> (state, metrics)``, starting from ``initial_state``.
+    ``reset_config``: whether a kept trainable takes a new config in place (``reuse_actors``);
+    the backend then answers ``"reset"`` to a start of a trial whose last run it hosted."""
 
     metrics: Callable[[dict[str, Any], int], dict[str, Any]] = lambda config, i: {}
     step_seconds: float = 1.0
+    step: Callable[[Any, dict[str, Any], int], tuple[Any, dict[str, Any]]] | None = None
+    initial_state: Any = None
+    reset_config: bool = False
 
 
 @dataclass
@@ -66,6 +74,7 @@ class SimulatedTrial:
     worker: str
     iteration: int = 0
     since_restore: int = 0
+    state: Any = None
     starts: list[tuple[str, str | None]] = field(default_factory=list)
 
 
@@ -88,9 +97,15 @@ class SimulatedBackend:
         self.fault = fault
         self.hosted: dict[str, SimulatedTrial] = {}
         self.checkpoints: dict[str, dict[str, int]] = {}  # trial id -> url -> iteration
+        self.states: dict[str, Any] = {}  # url -> the trainable's state saved there
+        self.starts: list[
+            tuple[str, str | None, dict[str, Any], str]
+        ] = []  # id, restore, config, how
         self.history: list[tuple[str, str, int]] = []  # (method, trial id, run)
         self.usage: list[tuple[frozenset[str], int]] = []
+        self.deleted: list[str] = []
         self.closed = False
+        self._kept: dict[str, bool] = {}
 
     def _script(self, trial: Trial) -> ScriptedTrainable:
         if isinstance(self._trainable, ScriptedTrainable):
@@ -125,15 +140,22 @@ class SimulatedBackend:
         await self._enter("start", trial)
         if placement.worker not in self.workers:
             raise WorkerLost(placement.worker, "simulated: it left the cluster")
-        hosted = SimulatedTrial(worker=placement.worker)
+        script = self._script(trial)
+        hosted = SimulatedTrial(worker=placement.worker, state=script.initial_state)
         if restore is not None:
-            saved = self.checkpoints.get(trial.trial_id, {})
-            if restore not in saved:
+            # Any trial's checkpoint: a PBT receiver restores its donor's.
+            owner = next((s for s in self.checkpoints.values() if restore in s), None)
+            if owner is None:
                 raise TrialCodeError(f"simulated: no checkpoint at {restore}")
-            hosted.iteration = saved[restore]
+            hosted.iteration = owner[restore]
+            hosted.state = self.states.get(restore, script.initial_state)
         hosted.starts.append((placement.worker, restore))
         self.hosted[trial.trial_id] = hosted
-        return "new"
+        # A trainable its last run left stopped gracefully is kept (as with reuse_actors).
+        kept = self._kept.pop(trial.trial_id, False)
+        how = "reset" if script.reset_config and kept else "new"
+        self.starts.append((trial.trial_id, restore, dict(trial.config), how))
+        return how
 
     async def train(self, trial: Trial) -> Batch:
         """One step: the script's metrics plus Ray's automatic fields."""
@@ -144,9 +166,13 @@ class SimulatedBackend:
         self.clock.advance(script.step_seconds / max(1, len(self.hosted)))
         hosted.iteration += 1
         hosted.since_restore += 1
+        metrics = script.metrics(trial.config, hosted.iteration)
+        if script.step is not None:
+            hosted.state, extra = script.step(hosted.state, trial.config, hosted.iteration)
+            metrics = {**metrics, **extra}
         result = {
             R.DONE: False,
-            **script.metrics(trial.config, hosted.iteration),
+            **metrics,
             R.TRAINING_ITERATION: hosted.iteration,
             R.ITERATIONS_SINCE_RESTORE: hosted.since_restore,
             R.TRIAL_ID: trial.trial_id,
@@ -154,19 +180,21 @@ class SimulatedBackend:
         }
         return Batch([result])
 
-    async def save(self, trial: Trial) -> tuple[Committed, int]:
-        """A committed checkpoint at the current iteration."""
+    async def save(self, trial: Trial, commit: bool = False) -> tuple[Committed, int]:
+        """A committed checkpoint at the current iteration (always committed at once)."""
         hosted = await self._enter("save", trial)
         if hosted is None:
             raise TrialCodeError(f"simulated: {trial} is not hosted")
         url = f"sim://{trial.trial_id}/checkpoint_{hosted.iteration}"
         self.checkpoints.setdefault(trial.trial_id, {})[url] = hosted.iteration
+        self.states[url] = hosted.state
         return [(url, hosted.iteration)], hosted.iteration
 
     async def finish(self, trial: Trial) -> Committed:
         """Stop the trial's trainable."""
         await self._enter("finish", trial)
         self.hosted.pop(trial.trial_id, None)
+        self._kept[trial.trial_id] = True
         return []
 
     async def stop(self, trial: Trial) -> tuple[Committed, bool]:
@@ -179,6 +207,12 @@ class SimulatedBackend:
         """Forget the trial's host."""
         self.history.append(("abandon", trial.trial_id, trial.run_number))
         self.hosted.pop(trial.trial_id, None)
+
+    def delete_checkpoint(self, url: str) -> None:
+        """Forget a stored checkpoint (``deleted`` records it)."""
+        self.deleted.append(url)
+        for saved in self.checkpoints.values():
+            saved.pop(url, None)
 
     async def find_checkpoint(
         self, trial: Trial, iterations: frozenset[int]

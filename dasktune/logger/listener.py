@@ -102,9 +102,11 @@ class LoggerListener(Listener):
                 opened.changed = True
                 for logger in opened.loggers:
                     self._user_call(logger, "on_result", note.info["result"])
-        elif note.kind in (Note.TRIAL_COMPLETE, Note.TRIAL_PAUSE) or (
+        elif note.kind in (Note.TRIAL_COMPLETE, Note.TRIAL_PAUSE, Note.TRIAL_EXPLOIT) or (
             note.kind == Note.TRIAL_ERROR and not note.info.get("retried")
         ):
+            # An exploit changed the config: its next start opens loggers with the new one
+            # (Ray recreates the trial's logger then too).
             self._close(trial)
 
     def _close(self, trial: Trial) -> None:

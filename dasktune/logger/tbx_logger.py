@@ -3,9 +3,12 @@ scalar ``dasktune/<metric>`` at step ``training_iteration`` (Ray: ``ray/tune/<me
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import numbers
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,27 +28,51 @@ _NOT_SCALARS = frozenset({"config", "training_iteration", "pid", "timestamp", "d
 _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="dasktune-tbx")
 
 
-def _tensorboardx() -> tuple[Any, type, type]:
+@functools.cache
+def _tensorboardx() -> tuple[Any, type, type, Any]:
+    bare = None
+    if "tensorboardX" not in sys.modules:
+        # tensorboardX/__init__ imports its SummaryWriter, whose module imports torch when torch
+        # is installed: seconds (15 s on a busy 2-core box), on the driver's event loop, while
+        # trials wait. The event writer and the protos need none of it, so they are imported
+        # under a bare package (its __init__ not run), which is then removed: a later
+        # ``import tensorboardX`` runs the real __init__, reusing the submodules loaded here.
+        spec = importlib.util.find_spec("tensorboardX")
+        if spec is not None and spec.submodule_search_locations:
+            bare = importlib.util.module_from_spec(spec)
+            sys.modules["tensorboardX"] = bare
     try:
         from tensorboardX.event_file_writer import EventsWriter
         from tensorboardX.proto.event_pb2 import Event
         from tensorboardX.proto.summary_pb2 import Summary
+        from tensorboardX.summary import hparams
     except ImportError as exc:  # pragma: no cover - tensorboardX is a dependency of dasktune
         raise ImportError(
             "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
             "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
         ) from exc
-    return EventsWriter, Event, Summary
+    finally:
+        if bare is not None and sys.modules.get("tensorboardX") is bare:
+            del sys.modules["tensorboardX"]
+    return EventsWriter, Event, Summary, hparams
 
 
 class TBXLogger(Logger):
     """Writes ``events.out.tfevents.*`` in the trial's directory, in a background thread."""
 
     def _init(self) -> None:
-        self._events_writer, self._event, self._summary = _tensorboardx()
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise ImportError(
+                "TBXLogger needs the tensorboardX package: pip install tensorboardX, or leave "
+                "TBXLogger out of loggers= (loggers=[JsonLogger, CSVLogger])."
+            )
+        # Imported by the writer thread, which is the only user: its first import (protobuf,
+        # and boto3 when installed: about 0.6 s) then never holds up the driver's event loop.
+        _writer_thread.submit(_tensorboardx)
         self._writer: Any = None
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._last_result: dict[str, Any] | None = None
 
     def on_result(self, result: dict[str, Any]) -> None:
         """Queue the result; the writer thread turns it into a summary at the next flush (the
@@ -58,10 +85,13 @@ class TBXLogger(Logger):
         with self._lock:
             results, self._pending = self._pending, []
         if self._writer is None:
+            events_writer, self._event, self._summary, self._hparams = _tensorboardx()
             os.makedirs(self.logdir, exist_ok=True)
-            self._writer = self._events_writer(os.path.join(self.logdir, "events"))
+            self._writer = events_writer(os.path.join(self.logdir, "events"))
         for result in results:
             self._write(result)
+        if results:
+            self._last_result = results[-1]
 
     def _write(self, result: dict[str, Any]) -> None:
         """Each numeric metric (nested dicts flattened with ``/``) as a scalar."""
@@ -72,10 +102,7 @@ class TBXLogger(Logger):
         values = [
             self._summary.Value(tag=TAG_PREFIX + tag, simple_value=float(value))
             for tag, value in flatten_dict(metrics, delimiter="/").items()
-            # Ray checks exact types, so flags (bool, an Integral here) are not scalars there.
-            if isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and not math.isnan(value)
+            if _is_scalar(value)
         ]
         if values:
             # One event per result holding every scalar: SummaryWriter.add_scalar makes an event
@@ -84,6 +111,30 @@ class TBXLogger(Logger):
             self._writer.write_event(
                 self._event(wall_time=time.time(), step=int(step), summary=summary)
             )
+
+    def _write_hparams(self) -> None:
+        """TensorBoard's HParams view, as Ray writes it when a trial ends: the config's plain
+        values (nested keys joined with ``/``) against the last result's scalars."""
+        last = self._last_result
+        if last is None or not isinstance(last.get("training_iteration"), numbers.Integral):
+            return
+        params = {
+            key: (str(value) if isinstance(value, (list, tuple)) else value)
+            for key, value in flatten_dict(self.config, delimiter="/").items()
+            if isinstance(value, (str, bool, int, float, list, tuple))
+        }
+        metrics = {
+            TAG_PREFIX + tag: float(value)
+            for tag, value in flatten_dict(
+                {k: v for k, v in last.items() if k not in _NOT_SCALARS}, delimiter="/"
+            ).items()
+            if _is_scalar(value)
+        }
+        if not params:
+            return
+        step = int(last["training_iteration"])
+        for summary in self._hparams(params, metrics):
+            self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
 
     def flush(self) -> None:
         """Have the writer thread write pending events to the file (not waited for here: see
@@ -100,9 +151,22 @@ class TBXLogger(Logger):
 
         def close() -> None:
             self._write_pending()
+            self._write_hparams()
             self._writer.close()
 
         _writer_thread.submit(close)
+
+
+def _is_scalar(value: Any) -> bool:
+    """A real number that is not a flag or NaN. Exact types first: the ABC check costs about
+    a microsecond per metric, a tenth of the whole summary."""
+    kind = type(value)
+    if kind is float:
+        return not math.isnan(value)
+    if kind is int:
+        return True
+    # Ray checks exact types, so flags (bool, an Integral here) are not scalars there.
+    return kind is not bool and isinstance(value, numbers.Real) and not math.isnan(value)
 
 
 def wait_for_writes() -> None:

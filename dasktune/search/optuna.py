@@ -65,8 +65,8 @@ class OptunaSearch(Searcher):
         sampler: an ``optuna.samplers.BaseSampler``; default ``TPESampler(seed=seed)``.
         seed: the default sampler's seed.
 
-    A trial that errors (or reports NaN) is told to the study as FAIL; one that ends without a
-    numeric ``metric`` as PRUNED, as Ray does.
+    A trial that errors, or whose ``metric`` is not a number (or NaN), is told to the study as
+    FAIL; one that ends without reporting ``metric`` at all is told as PRUNED (as in Ray).
     The study is saved with the experiment state: ``resume=True`` continues the same study.
     """
 
@@ -271,17 +271,20 @@ class OptunaSearch(Searcher):
         number = self._live.pop(trial_id, None)
         if number is None or self._study is None:
             return
-        if error:
-            self._study.tell(number, state=TrialState.FAIL)
-            return
-        value = None if result is None else result.get(self.metric or "")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            # Ended without the metric (stopped early, say): PRUNED, as Ray tells it.
-            self._study.tell(number, state=TrialState.PRUNED)
-        elif value != value:  # NaN: Optuna would record it as a failure anyway
-            self._study.tell(number, state=TrialState.FAIL)
-        else:
+        value = None if (error or result is None) else result.get(self.metric or "")
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == value  # NaN: no score
+        ):
             self._study.tell(number, float(value))
+        elif value is None and not error:
+            # Ended early without the metric (a scheduler or stop rule stopped it before it
+            # reported one): PRUNED, as Ray tells it, so the sampler does not read it as a
+            # broken region of the space.
+            self._study.tell(number, state=TrialState.PRUNED)
+        else:
+            self._study.tell(number, state=TrialState.FAIL)
 
     @property
     def study(self) -> optuna.Study | None:

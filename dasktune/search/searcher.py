@@ -230,6 +230,10 @@ class SearchGenerator(SearchAlgorithm):
         if searcher_id is not None:
             self.searcher.on_trial_complete(searcher_id, result, error=error)
 
+    def searcher_id(self, trial_id: str) -> str | None:
+        """The id the searcher knows a live trial by (None once it ended, or if not its)."""
+        return self._ids.get(trial_id)
+
     def total_samples(self) -> int | None:
         """``num_samples`` (None for -1, or when the searcher decides)."""
         return self._total
