@@ -65,6 +65,7 @@ _SUBMODULES = {
     "trial_runner",
     "logger",
     "progress_reporter",
+    "sample",
 }
 
 if TYPE_CHECKING:

@@ -434,3 +434,16 @@ def test_optuna_state_round_trip_continues_the_study():
     b.suggest("s2")
     assert [t.number for t in b.study.trials] == [0, 1, 2]
     assert [t.state.name for t in b.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
+
+
+@needs_optuna
+def test_optuna_search_tells_a_trial_without_the_metric_as_pruned_and_an_error_as_failed():
+    searcher = OptunaSearch({"x": tune.uniform(0, 1)}, metric="loss", mode="min", seed=0)
+    for trial_id in ("a", "b", "c", "d"):
+        searcher.suggest(trial_id)
+    searcher.on_trial_complete("a", {"loss": 0.5})
+    searcher.on_trial_complete("b", {"other": 1.0})  # no metric: stopped before reporting it
+    searcher.on_trial_complete("c", None, error=True)
+    searcher.on_trial_complete("d", {"loss": float("nan")})
+    states = [t.state.name for t in searcher.study.trials]
+    assert states == ["COMPLETE", "PRUNED", "FAIL", "FAIL"]

@@ -36,6 +36,7 @@ from .sample import (
     RandInt,
     Uniform,
     _quantize,
+    canonical,
     is_grid_search,
 )
 from .searcher import Searcher, Suggestion
@@ -145,6 +146,7 @@ class OptunaSearch(Searcher):
                     "(or drop search_alg= to run the grid)"
                 )
             elif isinstance(value, Domain):
+                value = canonical(value)  # Ray-style Float(l, u) etc.
                 self._space[name] = (path, self._distribution(name, value))  # type: ignore[index]
             elif isinstance(value, Mapping):
                 self._convert(value, path)

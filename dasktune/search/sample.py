@@ -22,10 +22,25 @@ from typing import Any
 
 GRID_SEARCH_KEY = "grid_search"
 
+# What Domain.sample(random_state=...) takes, as Ray: a generator, a seed, or a NumPy one.
+RandomState = Any
+
 __all__ = [
     "GRID_SEARCH_KEY",
+    "BaseSampler",
+    "Categorical",
     "Choice",
     "Domain",
+    "Float",
+    "Function",
+    "Integer",
+    "LogUniformSampler",
+    "Normal",
+    "Quantized",
+    "Sampler",
+    "UniformSampler",
+    "as_random",
+    "canonical",
     "LogRandInt",
     "LogUniform",
     "QLogRandInt",
@@ -93,19 +108,29 @@ def _contains_domains(obj: Any, seen: set[int]) -> bool:
 class Domain:
     """A distribution that one config value is drawn from; base of what ``uniform()`` etc. return.
 
-    Subclasses implement ``_sample`` and ``_arguments``; callers use :meth:`sample`.
+    The same API as Ray's ``ray.tune.search.sample.Domain``: :meth:`sample`, :meth:`is_grid`,
+    :meth:`is_function`, :meth:`is_valid`, :attr:`sampler`/:meth:`get_sampler`. Subclasses
+    implement ``_sample`` and ``_arguments``.
     """
 
-    def sample(self, spec: Any = None, rng: random.Random | None = None) -> Any:
-        """Draw one value.
+    def sample(
+        self,
+        spec: Any = None,
+        size: int = 1,
+        random_state: RandomState = None,
+    ) -> Any:
+        """Draw one value (``size=1``) or a list of ``size`` values, as Ray's ``Domain.sample``.
 
         Args:
             spec: what a ``sample_from`` function receives (see :func:`sample_from`); the plain
                 distributions ignore it.
-            rng: the random generator to draw from; a fresh, OS-seeded one when omitted.
+            size: how many values; a list is returned when it is not 1.
+            random_state: a ``random.Random``, an int seed, or a NumPy ``Generator`` /
+                ``RandomState`` to draw a seed from; a fresh, OS-seeded generator when omitted.
 
         Raises:
-            ValueError: an argument of this domain is itself a search-space object.
+            ValueError: an argument of this domain is itself a search-space object, or
+                ``size < 1``.
         """
         nested = self._nested_arguments()
         if nested:
@@ -114,7 +139,15 @@ class Domain:
                 f"{self!r} cannot be sampled: its {name} is itself a search-space object "
                 f"({value!r}); compute dependent values with sample_from(lambda spec: ...)"
             )
-        return self._sample(spec, rng if rng is not None else random.Random())
+        if isinstance(size, random.Random) and random_state is None:
+            # dasktune's earlier signature, sample(spec, rng), still in use.
+            size, random_state = 1, size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"sample(size=...) must be an int >= 1, got {size!r}")
+        rng = as_random(random_state)
+        if size == 1:
+            return self._sample(spec, rng)
+        return [self._sample(spec, rng) for _ in range(size)]
 
     def _sample(self, spec: Any, rng: random.Random) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement _sample(spec, rng)")
@@ -127,8 +160,284 @@ class Domain:
         """The arguments that are, or contain, search-space objects (those cannot be resolved)."""
         return [(name, value) for name, value in self._arguments() if contains_domains(value)]
 
+    @property
+    def sampler(self) -> Sampler | None:
+        """How values are drawn (Ray's ``Domain.sampler``): a :class:`UniformSampler`,
+        :class:`LogUniformSampler`, :class:`Normal`, or a :class:`Quantized` of one of them;
+        None for a bare ``Float``/``Integer``/``Categorical`` (drawn uniformly) and functions."""
+        make = _SAMPLERS.get(type(self))
+        return make(self) if make is not None else None
 
-class Uniform(Domain):
+    def get_sampler(self) -> Sampler | None:
+        """:attr:`sampler`, or the uniform default of a bare ``Float``/``Integer``/``Categorical``
+        (as Ray's ``get_sampler``); None for functions."""
+        sampler = self.sampler
+        if sampler is None and isinstance(self, (Float, Integer, Categorical)):
+            return UniformSampler()
+        return sampler
+
+    def is_grid(self) -> bool:
+        """False: a dasktune domain is never a grid (grids are ``grid_search`` dicts)."""
+        return False
+
+    def is_function(self) -> bool:
+        """Whether the value is computed by a function (``sample_from``)."""
+        return False
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether ``value`` could have been drawn from this domain."""
+        return True
+
+    @property
+    def domain_str(self) -> str:
+        """A short description, as Ray's ``domain_str``."""
+        return repr(self)
+
+
+class Sampler:
+    """How a :class:`Domain` draws values (Ray's ``Sampler``): a description for adapters that
+    convert a space; the drawing itself is the domain's."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *sorted(vars(self).items(), key=str)))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class BaseSampler(Sampler):
+    """A sampler that is not a transformation of another (Ray's ``BaseSampler``)."""
+
+
+class UniformSampler(BaseSampler):
+    """Uniform draws (Ray's sampler ``Uniform``; in dasktune ``Uniform`` is the float domain)."""
+
+
+class LogUniformSampler(BaseSampler):
+    """Log-uniform draws in ``base`` (Ray's sampler ``LogUniform``)."""
+
+    def __init__(self, base: float = 10) -> None:
+        self.base = base
+
+
+class Normal(BaseSampler):
+    """Normal draws with ``mean`` and ``sd`` (Ray's ``Normal``)."""
+
+    def __init__(self, mean: float = 0.0, sd: float = 1.0) -> None:
+        self.mean = mean
+        self.sd = sd
+
+
+class Quantized(Sampler):
+    """``sampler``'s draws rounded to multiples of ``q`` (Ray's ``Quantized``)."""
+
+    def __init__(self, sampler: Sampler, q: float) -> None:
+        self.sampler = sampler
+        self.q = q
+
+    def get_sampler(self) -> Sampler:
+        """The sampler being quantized."""
+        return self.sampler
+
+
+class Float(Domain):
+    """Floats between ``lower`` and ``upper`` (Ray's ``Float``).
+
+    ``Float(l, u)`` alone draws uniformly; :meth:`uniform`, :meth:`loguniform`, :meth:`normal`
+    and :meth:`quantized` return the domains ``tune.uniform(...)`` etc. return, so a space
+    written either way converts to every searcher.
+    """
+
+    lower: Any = None
+    upper: Any = None
+
+    def __init__(self, lower: float | None, upper: float | None) -> None:
+        if (lower is None) != (upper is None):
+            raise ValueError(
+                f"Float(lower, upper): give both bounds, or neither (for .normal()), got "
+                f"lower={lower!r}, upper={upper!r}"
+            )
+        if lower is not None and _check_reals("Float", lower=lower, upper=upper):
+            _check_order("Float", lower, upper)
+        self.lower = lower
+        self.upper = upper
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("lower", self.lower), ("upper", self.upper)]
+
+    def _bare(self, method: str) -> None:
+        if type(self) is not Float and type(self) is not Integer:
+            raise ValueError(
+                f"{self!r}.{method}(): this domain has its sampler already (Ray: 'You can only "
+                f"choose one sampler'); start from Float(lower, upper).{method}(...)"
+            )
+
+    def _bounds(self, method: str) -> tuple[float, float]:
+        if self.lower is None:
+            raise ValueError(
+                f"Float(None, None).{method}() needs bounds: Float(lower, upper).{method}(); "
+                "only .normal() takes no bounds"
+            )
+        return self.lower, self.upper
+
+    def uniform(self) -> Uniform:
+        """The uniform domain on ``[lower, upper)`` (``tune.uniform``)."""
+        self._bare("uniform")
+        return Uniform(*self._bounds("uniform"))
+
+    def loguniform(self, base: float = 10) -> LogUniform:
+        """The log-uniform domain (``tune.loguniform``)."""
+        self._bare("loguniform")
+        return LogUniform(*self._bounds("loguniform"), base=base)
+
+    def normal(self, mean: float = 0.0, sd: float = 1.0) -> RandN:
+        """The normal domain (``tune.randn``); only on ``Float(None, None)``, since normal draws
+        are not bounded."""
+        self._bare("normal")
+        if self.lower is not None:
+            raise ValueError(
+                f"Float({self.lower!r}, {self.upper!r}).normal(): normal draws are unbounded and "
+                "would ignore the bounds; use Float(None, None).normal(mean, sd)"
+            )
+        return RandN(mean, sd)
+
+    def quantized(self, q: float) -> Domain:
+        """This domain's draws rounded to multiples of ``q`` (``tune.quniform``,
+        ``tune.qloguniform``, ``tune.qrandn``)."""
+        kind = type(self)
+        if kind in (Float, Uniform):
+            return QUniform(*self._bounds("quantized"), q)
+        if kind is LogUniform:
+            return QLogUniform(self.lower, self.upper, q, self.base)  # type: ignore[attr-defined]
+        if kind is RandN:
+            return QRandN(self.mean, self.sd, q)  # type: ignore[attr-defined]
+        raise ValueError(f"{self!r}.quantized(): this domain is quantized already")
+
+    def _sample(self, spec: Any, rng: random.Random) -> Any:
+        return self.uniform()._sample(spec, rng)
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether ``value`` is a real number within the bounds (any real when unbounded)."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        return self.lower is None or self.lower <= value <= self.upper
+
+    def __repr__(self) -> str:
+        return f"Float({self.lower!r}, {self.upper!r})"
+
+
+class Integer(Domain):
+    """Integers from ``lower`` to ``upper`` (exclusive), as Ray's ``Integer``.
+
+    ``Integer(l, u)`` alone draws uniformly; :meth:`uniform`, :meth:`loguniform` and
+    :meth:`quantized` return ``tune.randint``'s, ``tune.lograndint``'s and ``tune.qrandint``'s
+    domains.
+    """
+
+    lower: Any
+    upper: Any
+
+    def __init__(self, lower: int, upper: int) -> None:
+        if _check_ints("Integer", lower=lower, upper=upper):
+            _check_order("Integer", lower, upper, note=" (upper is exclusive)")
+        self.lower = lower
+        self.upper = upper
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [("lower", self.lower), ("upper", self.upper)]
+
+    _bare = Float._bare
+
+    def uniform(self) -> RandInt:
+        """The uniform domain on ``lower..upper-1`` (``tune.randint``)."""
+        self._bare("uniform")
+        return RandInt(self.lower, self.upper)
+
+    def loguniform(self, base: float = 10) -> LogRandInt:
+        """The log-uniform domain on ``lower..upper-1`` (``tune.lograndint``)."""
+        self._bare("loguniform")
+        return LogRandInt(self.lower, self.upper, base)
+
+    def quantized(self, q: int) -> Domain:
+        """Multiples of ``q`` from ``lower`` to ``upper - 1`` (inclusive, as
+        ``tune.qrandint(lower, upper - 1, q)``); both must be multiples of ``q``."""
+        kind = type(self)
+        if kind not in (Integer, RandInt, LogRandInt):
+            raise ValueError(f"{self!r}.quantized(): this domain is quantized already")
+        last = self.upper - 1
+        if isinstance(q, numbers.Integral) and q > 0 and last % q:
+            raise ValueError(
+                f"{self!r}.quantized({q!r}): the largest value, upper - 1 = {last}, is not a "
+                f"multiple of q; use tune.qrandint(lower, upper, q) with inclusive multiples of q"
+            )
+        if kind is LogRandInt:
+            return QLogRandInt(self.lower, last, q, self.base)  # type: ignore[attr-defined]
+        return QRandInt(self.lower, last, q)
+
+    def _sample(self, spec: Any, rng: random.Random) -> Any:
+        return rng.randrange(int(self.lower), int(self.upper))
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether ``value`` is an int in ``[lower, upper)`` (``[lower, upper]`` when
+        quantized, where the upper bound is inclusive)."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            return False
+        inclusive = isinstance(self.sampler, Quantized)
+        return self.lower <= value <= self.upper if inclusive else self.lower <= value < self.upper
+
+    def __repr__(self) -> str:
+        return f"Integer({self.lower!r}, {self.upper!r})"
+
+
+class Categorical(Domain):
+    """One of ``categories`` (Ray's ``Categorical``); ``Categorical(c)`` alone and
+    :meth:`uniform` draw each equally likely (``tune.choice``)."""
+
+    _func = "Categorical"
+
+    def __init__(self, categories: Sequence[Any]) -> None:
+        func = self._func
+        # A str is a sequence too, but choice("abc") is almost surely a mistake.
+        if isinstance(categories, (str, bytes, Mapping, Set)) or not isinstance(
+            categories, Iterable
+        ):
+            raise TypeError(
+                f"{func}(): categories must be a non-empty list or tuple of values, "
+                f"got {type(categories).__name__} {categories!r}"
+            )
+        self.categories = list(categories)
+        if not self.categories:
+            raise ValueError(f"{func}(): categories must be a non-empty list or tuple, got []")
+
+    def _arguments(self) -> list[tuple[str, Any]]:
+        return [(f"categories[{i}]", value) for i, value in enumerate(self.categories)]
+
+    def _sample(self, spec: Any, rng: random.Random) -> Any:
+        return rng.choice(self.categories)
+
+    def uniform(self) -> Choice:
+        """Each category equally likely (``tune.choice``)."""
+        if type(self) is not Categorical:
+            raise ValueError(f"{self!r}.uniform(): this domain has its sampler already")
+        return Choice(self.categories)
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Every category in turn: ``grid_search(categories)`` (a dasktune grid is a dict)."""
+        return grid_search(self.categories)
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether ``value`` is one of the categories."""
+        return any(value is c or value == c for c in self.categories)
+
+    def __repr__(self) -> str:
+        return f"Categorical({self.categories!r})"
+
+
+class Uniform(Float):
     """Floats drawn uniformly from ``[lower, upper)``; made by :func:`uniform`."""
 
     def __init__(self, lower: float, upper: float) -> None:
@@ -147,7 +456,7 @@ class Uniform(Domain):
         return f"uniform({self.lower!r}, {self.upper!r})"
 
 
-class LogUniform(Domain):
+class LogUniform(Float):
     """Floats whose logarithm is uniform, within ``[lower, upper)``; made by :func:`loguniform`."""
 
     def __init__(self, lower: float, upper: float, base: float = 10) -> None:
@@ -177,7 +486,7 @@ class LogUniform(Domain):
         return f"loguniform({self.lower!r}, {self.upper!r}, base={self.base!r})"
 
 
-class QUniform(Domain):
+class QUniform(Float):
     """Uniform floats rounded to multiples of ``q`` in ``[lower, upper]``; see :func:`quniform`."""
 
     def __init__(self, lower: float, upper: float, q: float) -> None:
@@ -200,7 +509,7 @@ class QUniform(Domain):
         return f"quniform({self.lower!r}, {self.upper!r}, {self.q!r})"
 
 
-class RandInt(Domain):
+class RandInt(Integer):
     """Integers drawn uniformly from ``[lower, upper)``; made by :func:`randint`."""
 
     def __init__(self, lower: int, upper: int) -> None:
@@ -219,7 +528,7 @@ class RandInt(Domain):
         return f"randint({self.lower!r}, {self.upper!r})"
 
 
-class QRandInt(Domain):
+class QRandInt(Integer):
     """Multiples of ``q`` drawn uniformly from ``[lower, upper]``; made by :func:`qrandint`."""
 
     def __init__(self, lower: int, upper: int, q: int = 1) -> None:
@@ -241,7 +550,7 @@ class QRandInt(Domain):
         return f"qrandint({self.lower!r}, {self.upper!r}, q={self.q!r})"
 
 
-class RandN(Domain):
+class RandN(Float):
     """Normally distributed floats; made by :func:`randn`."""
 
     def __init__(self, mean: float = 0.0, sd: float = 1.0) -> None:
@@ -260,7 +569,7 @@ class RandN(Domain):
         return f"randn({self.mean!r}, {self.sd!r})"
 
 
-class QLogUniform(Domain):
+class QLogUniform(Float):
     """Log-uniform floats rounded to multiples of ``q`` in ``[lower, upper]``; see
     :func:`qloguniform`."""
 
@@ -285,7 +594,7 @@ class QLogUniform(Domain):
         return f"qloguniform({self.lower!r}, {self.upper!r}, {self.q!r}, base={self.base!r})"
 
 
-class QRandN(Domain):
+class QRandN(Float):
     """Normally distributed floats rounded to multiples of ``q``; made by :func:`qrandn`."""
 
     def __init__(self, mean: float, sd: float, q: float) -> None:
@@ -308,7 +617,7 @@ class QRandN(Domain):
         return f"qrandn({self.mean!r}, {self.sd!r}, {self.q!r})"
 
 
-class LogRandInt(Domain):
+class LogRandInt(Integer):
     """Integers in ``[lower, upper)`` whose logarithm is uniform; made by :func:`lograndint`."""
 
     def __init__(self, lower: int, upper: int, base: float = 10) -> None:
@@ -332,7 +641,7 @@ class LogRandInt(Domain):
         return f"lograndint({self.lower!r}, {self.upper!r}, base={self.base!r})"
 
 
-class QLogRandInt(Domain):
+class QLogRandInt(Integer):
     """Log-uniform multiples of ``q`` in ``[lower, upper]``; made by :func:`qlograndint`."""
 
     def __init__(self, lower: int, upper: int, q: int, base: float = 10) -> None:
@@ -358,34 +667,18 @@ class QLogRandInt(Domain):
         return f"qlograndint({self.lower!r}, {self.upper!r}, {self.q!r}, base={self.base!r})"
 
 
-class Choice(Domain):
+class Choice(Categorical):
     """One of a fixed list of categories, each equally likely; made by :func:`choice`."""
 
-    def __init__(self, categories: Sequence[Any]) -> None:
-        # A str is a sequence too, but choice("abc") is almost surely a mistake.
-        if isinstance(categories, (str, bytes, Mapping, Set)) or not isinstance(
-            categories, Iterable
-        ):
-            raise TypeError(
-                "choice(): categories must be a non-empty list or tuple of values, "
-                f"got {type(categories).__name__} {categories!r}"
-            )
-        self.categories = list(categories)
-        if not self.categories:
-            raise ValueError("choice(): categories must be a non-empty list or tuple, got []")
-
-    def _arguments(self) -> list[tuple[str, Any]]:
-        return [(f"categories[{i}]", value) for i, value in enumerate(self.categories)]
-
-    def _sample(self, spec: Any, rng: random.Random) -> Any:
-        return rng.choice(self.categories)
+    _func = "choice"
 
     def __repr__(self) -> str:
         return f"choice({self.categories!r})"
 
 
-class SampleFrom(Domain):
-    """A value computed by a function of the partly resolved config; made by :func:`sample_from`."""
+class Function(Domain):
+    """A value computed by a function of the partly resolved config; made by :func:`sample_from`
+    (Ray's ``Function``; ``SampleFrom`` is the same class)."""
 
     def __init__(self, func: Callable[..., Any]) -> None:
         if not callable(func) or isinstance(func, Domain):
@@ -399,8 +692,15 @@ class SampleFrom(Domain):
     def _sample(self, spec: Any, rng: random.Random) -> Any:
         return self.func(spec) if self.pass_spec else self.func()
 
+    def is_function(self) -> bool:
+        """True: the value is computed by a function of the config."""
+        return True
+
     def __repr__(self) -> str:
         return f"sample_from({getattr(self.func, '__qualname__', repr(self.func))})"
+
+
+SampleFrom = Function
 
 
 def uniform(lower: float, upper: float) -> Uniform:
@@ -683,3 +983,46 @@ def _takes_spec(func: Callable[..., Any]) -> bool:
             f"sample_from(): func must accept one argument (the spec) or none, "
             f"got {getattr(func, '__qualname__', func)!r} with signature {signature}"
         ) from None
+
+
+def as_random(random_state: RandomState) -> random.Random:
+    """A ``random.Random`` from what Ray's ``sample(random_state=...)`` takes: None (fresh), a
+    ``random.Random`` (used as is), an int seed, or a NumPy ``Generator``/``RandomState`` (a
+    seed is drawn from it, so it advances as Ray's would)."""
+    if random_state is None:
+        return random.Random()
+    if isinstance(random_state, random.Random):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return random.Random(int(random_state))
+    integers = getattr(random_state, "integers", None) or getattr(random_state, "randint", None)
+    if callable(integers):
+        return random.Random(int(integers(0, 2**63 - 1)))
+    raise TypeError(
+        "random_state must be None, an int seed, a random.Random or a numpy Generator/"
+        f"RandomState, got {type(random_state).__name__}"
+    )
+
+
+def canonical(domain: Domain) -> Domain:
+    """The ``tune.*`` domain a bare Ray-style ``Float``/``Integer``/``Categorical`` stands for
+    (each draws uniformly); any other domain unchanged. Adapters convert this one."""
+    kind = type(domain)
+    if kind in (Float, Integer, Categorical) and (kind is not Float or domain.lower is not None):
+        return domain.uniform()  # type: ignore[attr-defined]
+    return domain
+
+
+_SAMPLERS: dict[type, Callable[[Any], Sampler]] = {
+    Uniform: lambda d: UniformSampler(),
+    LogUniform: lambda d: LogUniformSampler(d.base),
+    QUniform: lambda d: Quantized(UniformSampler(), d.q),
+    QLogUniform: lambda d: Quantized(LogUniformSampler(d.base), d.q),
+    RandN: lambda d: Normal(d.mean, d.sd),
+    QRandN: lambda d: Quantized(Normal(d.mean, d.sd), d.q),
+    RandInt: lambda d: UniformSampler(),
+    QRandInt: lambda d: Quantized(UniformSampler(), d.q),
+    LogRandInt: lambda d: LogUniformSampler(d.base),
+    QLogRandInt: lambda d: Quantized(LogUniformSampler(d.base), d.q),
+    Choice: lambda d: UniformSampler(),
+}

@@ -318,7 +318,7 @@ def _resolve_domains(config: dict[str, Any], rng: random.Random) -> list[Path]:
     functions = [(path, domain) for path, domain in found if isinstance(domain, SampleFrom)]
     for path, domain in found:
         if not isinstance(domain, SampleFrom):
-            _assign(config, path, domain.sample(None, rng))
+            _assign(config, path, domain.sample(None, random_state=rng))
     _resolve_functions(config, functions, rng)
     return [path for path, _ in found]
 
@@ -347,7 +347,7 @@ def _resolve_functions(
         failures: dict[Path, Exception] = {}
         for path, domain in pending:
             try:
-                value = _finalize(domain.sample(spec, rng), pending)
+                value = _finalize(domain.sample(spec, random_state=rng), pending)
             except Exception as error:
                 failures[path] = error
                 continue

@@ -1,0 +1,8 @@
+"""Ray 0.8/1.x's path for this searcher (``ray.tune.suggest.<name>``): the same class as
+:mod:`dasktune.search` has under this module's name."""
+
+from __future__ import annotations
+
+from dasktune.search.hyperopt import HyperOptSearch
+
+__all__ = ["HyperOptSearch"]
