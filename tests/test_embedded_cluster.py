@@ -197,8 +197,11 @@ def test_a_dead_worker_process_is_started_again_and_its_trial_retried(tmp_path):
 
             def _train(self):
                 self.n += 1
-                if self.n == 2 and not os.path.exists("killed"):
-                    open("killed", "w").close()
+                if self.n == 2:
+                    try:  # created atomically: the two trials get here at the same time
+                        os.close(os.open("killed", os.O_CREAT | os.O_EXCL))
+                    except FileExistsError:
+                        return {"n": self.n}
                     os.kill(os.getpid(), signal.SIGKILL)  # the whole worker process dies
                 return {"n": self.n}
 
