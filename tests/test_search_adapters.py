@@ -236,6 +236,8 @@ def test_errors_and_missing_metrics_are_handled_as_ray(name):
     if name == "zoopt":  # RACOS needs every suggestion back: told as the worst value
         assert told(searcher) == before + 3
         assert all(s.get_value() == math.inf for s in searcher.optimizer._data[-3:])
+    elif name == "nevergrad":  # told as the worst loss: sequential optimizers wait for it
+        assert told(searcher) == before + 3
     elif name == "hyperopt":  # marked failed in HyperOpt's Trials
         states = [t["state"] for t in searcher.trials._dynamic_trials]
         assert states.count(hpo.JOB_STATE_ERROR) == 3
@@ -440,3 +442,35 @@ def test_a_missing_library_names_the_extra(monkeypatch, module, library, extra):
     monkeypatch.delitem(sys.modules, f"dasktune.search.{module}")
     with pytest.raises(ImportError, match=rf"pip install 'dasktune\[{extra}\]'"):
         importlib.import_module(f"dasktune.search.{module}")
+
+
+def test_nevergrad_sequential_optimizer_never_blocks_the_driver():
+    """NelderMead gives one candidate at a time: a second suggestion waits (None) instead of
+    blocking in ask(), an errored trial is told (so it does not wait forever), and
+    points_to_evaluate reach the trial exactly."""
+    import nevergrad as ng
+
+    from dasktune.search.nevergrad import NevergradSearch
+
+    searcher = NevergradSearch(
+        optimizer=ng.optimizers.NelderMead,
+        space={"a": tune.uniform(0, 1), "b": tune.loguniform(1e-3, 1)},
+        metric="loss",
+        mode="min",
+        points_to_evaluate=[{"a": 0.3, "b": 0.01}],
+        optimizer_kwargs={"budget": 20},
+    )
+    assert searcher.suggest("0") == {"a": 0.3, "b": 0.01}
+    assert searcher.suggest("1") is None
+    searcher.on_trial_complete("0", error=True)
+    second = searcher.suggest("2")
+    assert second is not None and 0 <= second["a"] <= 1
+    searcher.on_trial_complete("2", {"loss": 1.0})
+    assert searcher.suggest("3") is not None
+    with pytest.raises(ValueError, match="need a budget"):
+        NevergradSearch(
+            optimizer=ng.optimizers.NGOpt,
+            space={"a": tune.uniform(0, 1)},
+            metric="loss",
+            mode="min",
+        ).suggest("0")

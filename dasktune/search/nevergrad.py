@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,6 +121,7 @@ class NevergradSearch(SpaceSearcher):
         self._names = names
         self._params: list[Param] = []
         self._live: dict[str, Any] = {}  # searcher trial id -> Nevergrad candidate
+        self._exact_points: list[dict[str, Any]] = []  # points_to_evaluate not yet suggested
         if self._optimizer is not None:
             self._own_space = True
 
@@ -158,6 +160,9 @@ class NevergradSearch(SpaceSearcher):
         # Nevergrad asks its suggestions last-in first-out: queue them reversed.
         for point in reversed(points):
             self._optimizer.suggest(point)
+        # The trials get the points exactly as given (Nevergrad's round trip through its own
+        # scales changes the last digits: 0.01 came back as 0.010000000000000004).
+        self._exact_points = [copy.deepcopy(dict(p)) for p in self._points]
 
     def _nevergrad_point(self, point: Mapping[str, Any], index: int) -> Any:
         if not self._params:
@@ -171,11 +176,25 @@ class NevergradSearch(SpaceSearcher):
         return flat
 
     def suggest(self, trial_id: str) -> Suggestion:
-        """The optimizer's next candidate (``points_to_evaluate`` first)."""
+        """The optimizer's next candidate (``points_to_evaluate`` first); None (ask again
+        later) while as many candidates are out as the optimizer has workers."""
         self._ready()
         assert self._optimizer is not None
-        candidate = self._optimizer.ask()
+        if self._live and _sequential(self._optimizer):
+            # Sequential optimizers (NelderMead, Powell, NGOpt choosing one) block in ask()
+            # until the previous candidate is told: asking now would hang the driver.
+            return None
+        try:
+            candidate = self._optimizer.ask()
+        except AssertionError as exc:
+            raise ValueError(
+                f"NevergradSearch: {type(self._optimizer).__name__}.ask() failed ({exc!r}); "
+                "optimizers such as NGOpt need a budget: pass optimizer_kwargs={'budget': N} "
+                "(N about num_samples), or an optimizer instance made with one."
+            ) from exc
         self._live[trial_id] = candidate
+        if self._exact_points:
+            return self._exact_points.pop(0)
         return self._to_config(candidate)
 
     def _to_config(self, candidate: Any) -> dict[str, Any]:
@@ -212,10 +231,17 @@ class NevergradSearch(SpaceSearcher):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        """Tells the optimizer the trial's loss (nothing for an error or a missing metric)."""
+        """Tells the optimizer the trial's loss; an error or a missing metric is told as the
+        worst loss (Nevergrad clips it), since sequential optimizers wait for every candidate
+        they gave out and would never suggest again."""
         candidate = self._live.pop(trial_id, None)
+        if candidate is None or self._optimizer is None:
+            return
         value = None if error else metric_value(result, self.metric)
-        if candidate is None or value is None or self._optimizer is None:
+        if value is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # LossTooLargeWarning: clipped, as intended
+                self._optimizer.tell(candidate, float("inf"))
             return
         self._optimizer.tell(candidate, self._sign * value)
 
@@ -223,6 +249,16 @@ class NevergradSearch(SpaceSearcher):
     def optimizer(self) -> Optimizer | None:
         """The Nevergrad optimizer (None until the first suggestion, unless given)."""
         return self._optimizer
+
+
+def _sequential(optimizer: Any) -> bool:
+    """Whether the optimizer (or the one a meta-optimizer such as NGOpt chose) hands out one
+    candidate at a time (Nevergrad's ``no_parallelization``)."""
+    while optimizer is not None:
+        if getattr(optimizer, "no_parallelization", False):
+            return True
+        optimizer = getattr(optimizer, "optim", None)
+    return False
 
 
 def _parameter(param: Param) -> Parameter:
