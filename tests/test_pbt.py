@@ -615,3 +615,31 @@ def test_a_receiver_paused_with_its_exploit_saves_nothing_and_ignores_its_old_up
     assert receiver.checkpoint == url and receiver.config == {"lr": 4}
     assert [d.url for d in of(I.DeleteCheckpoint, out)] == [old]
     assert "trial_pause" in [n.kind for n in of(I.Notify, out)]
+
+
+def test_ray_domain_objects_and_partly_given_nested_keys():
+    """Ray's bare Categorical/Float work as mutations (a Categorical explores like a list),
+    and a nested mutated key the config lacks is sampled into it, not a KeyError later."""
+    import random as _random
+
+    from dasktune.search.sample import Categorical, Float
+
+    pbt = PopulationBasedTraining(
+        metric="m",
+        mode="max",
+        hyperparam_mutations={
+            "opt": Categorical(["sgd", "adam", "rms"]),
+            "model": {"lr": Float(0.001, 0.1), "mom": [0.8, 0.9]},
+        },
+        seed=0,
+    )
+    trial = make_trial(0)
+    trial.config = {"opt": "adam", "model": {"lr": 0.01}}
+    pbt.on_trial_add(None, trial)
+    assert trial.config["model"]["mom"] in (0.8, 0.9) and trial.config["model"]["lr"] == 0.01
+    seen = set()
+    for i in range(20):
+        new = explore(trial.config, pbt._hyperparam_mutations, 0.0, rng=_random.Random(i))
+        seen.add(new["opt"])
+        assert 0.0008 <= new["model"]["lr"] <= 0.012
+    assert seen == {"sgd", "rms"}  # a neighbour of "adam" each time

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..error import TuneError
-from ..search.sample import Choice, Domain, SampleFrom
+from ..search.sample import Choice, Domain, SampleFrom, canonical
 from ..search.variants import _format_tag
 from ..stoppers import MISSING, lookup
 from ..trial import TrialStatus
@@ -86,8 +86,33 @@ def _resample(mutation: Mutation, rng: random.Random) -> Any:
     if isinstance(mutation, (list, tuple)):
         return rng.choice(list(mutation))
     if isinstance(mutation, Domain):
-        return mutation.sample(None, rng)
+        return mutation.sample(None, random_state=rng)
     return mutation()
+
+
+def _canonical_mutations(mutations: Mapping[str, Mutation]) -> dict[str, Mutation]:
+    return {
+        key: _canonical_mutations(value)
+        if isinstance(value, Mapping)
+        else canonical(value)
+        if isinstance(value, Domain)
+        else value
+        for key, value in mutations.items()
+    }
+
+
+def _fill_missing(
+    config: dict[str, Any], mutations: Mapping[str, Mutation], rng: random.Random
+) -> bool:
+    """Sample every mutated key ``config`` lacks, nested ones too; whether any was."""
+    filled = False
+    for key, mutation in mutations.items():
+        if key not in config:
+            fill_config(config, key, mutation, rng)
+            filled = True
+        elif isinstance(mutation, Mapping) and isinstance(config[key], dict):
+            filled = _fill_missing(config[key], mutation, rng) or filled
+    return filled
 
 
 def fill_config(config: dict[str, Any], key: str, mutation: Mutation, rng: random.Random) -> None:
@@ -267,7 +292,9 @@ class PopulationBasedTraining(FIFOScheduler):
         self._time_attr = time_attr
         self._perturbation_interval = float(perturbation_interval)
         self._burn_in_period = float(burn_in_period)
-        self._hyperparam_mutations = hyperparam_mutations
+        # Ray's bare Float/Integer/Categorical stand for their uniform domains (a Categorical
+        # is then a Choice, explored as a list).
+        self._hyperparam_mutations = _canonical_mutations(hyperparam_mutations)
         self._quantile_fraction = quantile_fraction
         self._resample_probability = resample_probability
         self._custom_explore_fn = custom_explore_fn
@@ -295,10 +322,7 @@ class PopulationBasedTraining(FIFOScheduler):
         if trial.trial_id in self._trial_state:
             return  # a resumed run adds its trials again: their state goes on
         self._trial_state[trial.trial_id] = _TrialState(orig_tag=trial.experiment_tag)
-        missing = [k for k in self._hyperparam_mutations if k not in trial.config]
-        for key in missing:
-            fill_config(trial.config, key, self._hyperparam_mutations[key], self._rng)
-        if missing:
+        if _fill_missing(trial.config, self._hyperparam_mutations, self._rng):
             trial.config_pickle = None  # the state file pickles the filled config
 
     def on_trial_result(
