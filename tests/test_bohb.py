@@ -280,3 +280,25 @@ def test_a_wrapped_tune_bohb_is_found():
     assert {t.status for t in controller.trials} == {TrialStatus.TERMINATED}
     assert set(searcher.bohber.configs) == {1, 3}
     assert not math.isnan(min(searcher.bohber.losses[1]))
+
+
+def test_ray_domain_objects_convert():
+    """Spaces written with Ray's Domain API convert, as for every other adapter."""
+    from dasktune.search.bohb import TuneBOHB
+    from dasktune.search.sample import Categorical, Float, Integer
+
+    searcher = TuneBOHB(
+        space={
+            "a": Float(0.0, 1.0),
+            "b": Integer(1, 5),
+            "c": Categorical(["x", "y"]),
+            "d": Float(1e-3, 1.0).loguniform(),
+        },
+        metric="loss",
+        mode="min",
+        seed=0,
+    )
+    for i in range(5):
+        config = searcher.suggest(str(i))
+        assert 0 <= config["a"] <= 1 and 1 <= config["b"] <= 4 and config["c"] in ("x", "y")
+        assert 1e-3 <= config["d"] <= 1

@@ -40,6 +40,7 @@ from .sample import (
     RandInt,
     Uniform,
     _quantize,
+    canonical,
     is_grid_search,
 )
 from .searcher import Searcher, Suggestion
@@ -181,7 +182,8 @@ class TuneBOHB(Searcher):
                 )
             if isinstance(value, Domain):
                 assert self._space is not None
-                self._space.add(self._hyperparameter(name, value))
+                # Ray's bare Float/Integer/Categorical stand for their uniform domains.
+                self._space.add(self._hyperparameter(name, canonical(value)))
                 self._paths[name] = path
             elif isinstance(value, Mapping):
                 self._convert(value, path)
