@@ -474,3 +474,22 @@ def test_nevergrad_sequential_optimizer_never_blocks_the_driver():
             metric="loss",
             mode="min",
         ).suggest("0")
+
+
+def test_bayesopt_busy_slots_do_not_end_the_search():
+    """With trials still running, BayesOpt proposes the same point again; that is not the
+    model converging (Ray counts it, and ends the search after `patience` such asks)."""
+    searcher = BayesOptSearch(
+        space={"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)},
+        metric="loss",
+        mode="min",
+        random_state=0,
+    )
+    for i in range(10):
+        config = searcher.suggest(str(i))
+        searcher.on_trial_complete(str(i), {"loss": (config["x"] - 0.3) ** 2 + config["y"]})
+    asks = [searcher.suggest(str(i)) for i in range(10, 30)]
+    from dasktune.search import Searcher
+
+    assert Searcher.FINISHED not in asks
+    assert any(isinstance(a, dict) for a in asks)

@@ -117,6 +117,10 @@ class BayesOptSearch(SpaceSearcher):
         self._live: dict[str, dict[str, float]] = {}
         self._buffered: list[tuple[dict[str, float], float]] = []
         self._seen: Counter[tuple[tuple[str, float], ...]] = Counter()
+        # How many results the model had when each point was last counted: a point proposed
+        # again with nothing new learned (other trials still running) is not a repeat.
+        self._seen_at: dict[tuple[tuple[str, float], ...], int] = {}
+        self._registered = 0
 
     def _build(self) -> None:
         space = self._space
@@ -183,7 +187,11 @@ class BayesOptSearch(SpaceSearcher):
             point = {k: float(v) for k, v in self._optimizer.suggest(self._utility).items()}
             key = tuple(sorted((k, round(v, 5)) for k, v in point.items()))
             seen = key in self._seen
-            self._seen[key] += 1
+            if self._seen_at.get(key) != self._registered:
+                # Ray counts every proposal, so with several slots busy the same point is
+                # "repeated" `patience` times in a row and the search ends after a few trials.
+                self._seen[key] += 1
+                self._seen_at[key] = self._registered
             if self._patience is not None and max(self._seen.values()) > self._patience:
                 return Searcher.FINISHED
             if seen and self._skip_duplicate:
@@ -217,8 +225,10 @@ class BayesOptSearch(SpaceSearcher):
                 return
             for held, held_target in self._buffered:
                 self._optimizer.register(params=held, target=held_target)
+            self._registered += len(self._buffered)
             return
         self._optimizer.register(params=point, target=target)
+        self._registered += 1
 
     @property
     def optimizer(self) -> Any:
