@@ -104,3 +104,22 @@ def test_callback_arguments_are_checked():
         MLflowLoggerCallback(tags=["a"])
     with pytest.raises(TypeError, match="save_artifact must be True or False"):
         MLflowLoggerCallback(save_artifact="yes")
+
+
+def test_big_configs_and_results_go_in_batches_a_tracking_server_accepts():
+    """A tracking server refuses more than 100 params or 1000 metrics per log_batch."""
+    from mlflow.entities import Metric, Param
+
+    from dasktune.logger.mlflow_logger import log_batches
+
+    class Recorder:
+        def __init__(self):
+            self.batches = []
+
+        def log_batch(self, run_id, params=(), metrics=()):
+            self.batches.append((len(params), len(metrics)))
+
+    client = Recorder()
+    log_batches(client, "run", params=[Param(f"p{i}", "1") for i in range(250)])
+    log_batches(client, "run", metrics=[Metric(f"m{i}", 1.0, 0, 1) for i in range(1001)])
+    assert client.batches == [(100, 0), (100, 0), (50, 0), (0, 1000), (0, 1)]

@@ -17,7 +17,7 @@ from typing import Any
 import fsspec
 
 from ..logger.base import LoggerCallback
-from ..logger.mlflow_logger import metrics_of, mlflow_client, params_of
+from ..logger.mlflow_logger import log_batches, metrics_of, mlflow_client, params_of
 from ..result import RESULT_FILE, TRAINING_ITERATION
 from ..trial import Trial
 
@@ -95,7 +95,7 @@ class MLflowLoggerCallback(LoggerCallback):
             tags = {**self.tags, "trial_name": str(trial)}
             run = self.client.create_run(self.experiment_id, tags=tags, run_name=str(trial))
             run_id = self._runs[trial.trial_id] = run.info.run_id
-            self.client.log_batch(run_id, params=params_of(trial.config))
+            log_batches(self.client, run_id, params=params_of(trial.config))
         return run_id
 
     def log_trial_start(self, trial: Trial) -> None:
@@ -111,7 +111,7 @@ class MLflowLoggerCallback(LoggerCallback):
         run_id = self._run_id(trial)
         metrics = metrics_of(result)
         if metrics:
-            self.client.log_batch(run_id, metrics=metrics)
+            log_batches(self.client, run_id, metrics=metrics)
         if TRAINING_ITERATION in result:
             self._last_iteration[trial.trial_id] = int(result[TRAINING_ITERATION])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..result import TIMESTEPS_TOTAL, TRAINING_ITERATION
@@ -40,6 +41,23 @@ def params_of(config: dict[str, Any]) -> list[Any]:
     return [
         Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in flatten_dict(config).items()
     ]
+
+
+# MLflow's tracking server refuses bigger batches (MAX_PARAMS_TAGS_PER_BATCH,
+# MAX_METRICS_PER_BATCH); a file store takes them, so only a server run would show it.
+PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
+
+
+def log_batches(
+    client: Any, run_id: str, params: Sequence[Any] = (), metrics: Sequence[Any] = ()
+) -> None:
+    """``client.log_batch`` in chunks MLflow's tracking server accepts."""
+    params, metrics = list(params), list(metrics)
+    for i in range(0, len(params), PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=params[i : i + PARAMS_PER_BATCH])
+    for i in range(0, len(metrics), METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[i : i + METRICS_PER_BATCH])
 
 
 def metrics_of(result: dict[str, Any]) -> list[Any]:
@@ -79,13 +97,13 @@ class MLFLowLogger(Logger):
             run_name=str(self.trial) if self.trial is not None else None,
         )
         self._run_id = run.info.run_id
-        self.client.log_batch(self._run_id, params=params_of(self.config))
+        log_batches(self.client, self._run_id, params=params_of(self.config))
 
     def on_result(self, result: dict[str, Any]) -> None:
         """Log the result's numbers as metrics."""
         metrics = metrics_of(result)
         if metrics:
-            self.client.log_batch(self._run_id, metrics=metrics)
+            log_batches(self.client, self._run_id, metrics=metrics)
 
     def close(self) -> None:
         """End the MLflow run."""
