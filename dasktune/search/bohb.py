@@ -44,6 +44,7 @@ from .sample import (
     is_grid_search,
 )
 from .searcher import Searcher, Suggestion
+from .space_conversion import has_domains, put
 
 Path = tuple[Any, ...]
 
@@ -231,7 +232,7 @@ class TuneBOHB(Searcher):
         """Take ``tune.run``'s metric, mode and, if this searcher has no space yet, its config."""
         if not super().set_search_properties(metric, mode, config):
             return False
-        if _has_domains(config):
+        if has_domains(config):
             if self._own_space:
                 raise ValueError(
                     "tune.run(config=...) has search-space entries, but TuneBOHB was given "
@@ -301,7 +302,7 @@ class TuneBOHB(Searcher):
                 value = cast(_quantize(value, lower, upper, q))
             elif isinstance(value, np.generic):
                 value = value.item()
-            _put(config, self._paths.get(name, (name,)), value)
+            put(config, self._paths.get(name, (name,)), value)
         return config
 
     def _point_config(self, point: Mapping[str, Any]) -> dict[str, Any]:
@@ -390,18 +391,3 @@ class TuneBOHB(Searcher):
         """HyperBandForBOHB resumes the trial: it counts toward ``max_concurrent`` again."""
         self.paused.discard(trial_id)
         self.running.add(trial_id)
-
-
-def _has_domains(config: Mapping[str, Any]) -> bool:
-    for value in config.values():
-        if isinstance(value, Domain) or is_grid_search(value):
-            return True
-        if isinstance(value, Mapping) and _has_domains(value):
-            return True
-    return False
-
-
-def _put(config: dict[str, Any], path: Path, value: Any) -> None:
-    for key in path[:-1]:
-        config = config.setdefault(key, {})
-    config[path[-1]] = value

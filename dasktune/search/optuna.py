@@ -40,6 +40,7 @@ from .sample import (
     is_grid_search,
 )
 from .searcher import Searcher, Suggestion
+from .space_conversion import has_domains, put, unflatten
 
 Path = tuple[Any, ...]
 DefineByRun = Callable[["optuna.trial.Trial"], "dict[str, Any] | None"]
@@ -193,7 +194,7 @@ class OptunaSearch(Searcher):
         """Take ``tune.run``'s metric, mode and, if this searcher has no space yet, its config."""
         if not super().set_search_properties(metric, mode, config):
             return False
-        if _has_domains(config):
+        if has_domains(config, (BaseDistribution,)):
             if self._own_space:
                 raise ValueError(
                     "tune.run(config=...) has search-space entries, but OptunaSearch was given "
@@ -246,7 +247,7 @@ class OptunaSearch(Searcher):
         if self._define_by_run is not None:
             ot_trial = study.ask()
             constants = self._define_by_run(ot_trial)
-            config = _unflatten(ot_trial.params)
+            config = unflatten(ot_trial.params)
             if constants:
                 config.update(constants)
         else:
@@ -260,7 +261,7 @@ class OptunaSearch(Searcher):
                 elif name in self._rounded:
                     lower, upper, q, cast = self._rounded[name]
                     value = cast(_quantize(value, lower, upper, q))
-                _put(config, path, value)
+                put(config, path, value)
         self._live[trial_id] = ot_trial.number
         return config
 
@@ -290,26 +291,3 @@ class OptunaSearch(Searcher):
     def study(self) -> optuna.Study | None:
         """The Optuna study (None until the first suggestion)."""
         return self._study
-
-
-def _has_domains(config: Mapping[str, Any]) -> bool:
-    for value in config.values():
-        if isinstance(value, (Domain, BaseDistribution)) or is_grid_search(value):
-            return True
-        if isinstance(value, Mapping) and _has_domains(value):
-            return True
-    return False
-
-
-def _put(config: dict[str, Any], path: Path, value: Any) -> None:
-    for key in path[:-1]:
-        config = config.setdefault(key, {})
-    config[path[-1]] = value
-
-
-def _unflatten(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Define-by-run names ``"a/b"`` become nested ``{"a": {"b": ...}}``, as in Ray."""
-    config: dict[str, Any] = {}
-    for name, value in params.items():
-        _put(config, tuple(name.split("/")), value)
-    return config
