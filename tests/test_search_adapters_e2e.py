@@ -86,13 +86,19 @@ def test_searcher_through_tune_run_improves_inside_the_space(client, tmp_path, n
         verbose=0,
     )
     trials = analysis.trials
-    assert len(trials) == num_samples
+    if name == "zoopt":
+        # ZOOpt ends the search (FINISHED) when its sampling finds no new distinct point,
+        # which in this small mixed space can come a few trials early, depending on the order
+        # results arrive in (seen in CI: 17 of 20). Ray ends its run there too.
+        assert num_samples // 2 <= len(trials) <= num_samples
+    else:
+        assert len(trials) == num_samples
     assert {t.status for t in trials} == {"TERMINATED"}
     for trial in trials:
         check_inside(trial.config, space)
         assert trial.config["constant"] == 7
     losses = [t.last_result["loss"] for t in trials]  # in suggestion order
-    assert min(losses[num_samples // 2 :]) < statistics.median(losses[:4])
+    assert min(losses[len(trials) // 2 :]) < statistics.median(losses[:4])
     assert not searcher._live  # every trial was told back
 
 
