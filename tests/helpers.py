@@ -14,6 +14,8 @@ from typing import Any
 
 import fsspec
 
+from dasktune.stopper import Stopper
+
 
 def read_rows(logdir: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every result a trial reported, in order: its ``result.json`` read through fsspec.
@@ -60,3 +62,18 @@ def slurm_partition_or_none() -> str | None:
         if name.endswith("*"):
             return name.rstrip("*")
     return None
+
+
+class StopAllAfter(Stopper):
+    """A Ray stopper that stops each trial at its first result
+    and the whole run once ``n`` trials have reported."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.done = n, set()
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self.done.add(trial_id)
+        return True
+
+    def stop_all(self) -> bool:
+        return len(self.done) >= self.n

@@ -11,6 +11,7 @@ import statistics
 
 import numpy as np
 import pytest
+from helpers import StopAllAfter
 from scripts import run_script
 
 import dasktune as tune
@@ -102,20 +103,6 @@ def test_searcher_through_tune_run_improves_inside_the_space(client, tmp_path, n
     assert not searcher._live  # every trial was told back
 
 
-class StopAfter(tune.Stopper):
-    """Stops the whole run once ``n`` trials have reported."""
-
-    def __init__(self, n):
-        self.n, self.done = n, set()
-
-    def __call__(self, trial_id, result):
-        self.done.add(trial_id)
-        return True
-
-    def stop_all(self):
-        return len(self.done) >= self.n
-
-
 def test_hyperopt_resume_continues_the_same_history(client, tmp_path):
     from dasktune.search.hyperopt import HyperOptSearch
 
@@ -131,7 +118,7 @@ def test_hyperopt_resume_continues_the_same_history(client, tmp_path):
     first = tune.run(
         objective,
         search_alg=HyperOptSearch(metric="loss", mode="min", random_state_seed=3),
-        stop=StopAfter(3),
+        stop=StopAllAfter(3),
         **common,
     )
     made_first = [t.config for t in first.trials]

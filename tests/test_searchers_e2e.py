@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import StopAllAfter
 
 import dasktune as tune
 from dasktune.search import Searcher
@@ -75,20 +76,6 @@ def test_a_bare_searcher_sees_the_trials_own_ids(client, tmp_path):
     assert all(t.config["constant"] == 1 for t in analysis.trials)
 
 
-class StopAfter(tune.Stopper):
-    """Stops the whole run once ``n`` trials have reported."""
-
-    def __init__(self, n):
-        self.n, self.done = n, set()
-
-    def __call__(self, trial_id, result):
-        self.done.add(trial_id)
-        return True
-
-    def stop_all(self):
-        return len(self.done) >= self.n
-
-
 def test_resume_after_a_stop_all_continues_the_same_study(client, tmp_path):
     common = dict(
         config=SPACE,
@@ -102,7 +89,7 @@ def test_resume_after_a_stop_all_continues_the_same_study(client, tmp_path):
     first = tune.run(
         objective,
         search_alg=OptunaSearch(metric="loss", mode="min", seed=3),
-        stop=StopAfter(3),
+        stop=StopAllAfter(3),
         **common,
     )
     made_first = [t.config for t in first.trials]
