@@ -337,6 +337,10 @@ class Controller:
                 return trial
         return None
 
+    def has_waiting_trials(self) -> bool:
+        """Whether any trial waits PENDING or PAUSED (O(1): no list is built)."""
+        return bool(self._num_pending or self._paused)
+
     def waiting_trials(self) -> list[Trial]:
         """PENDING and PAUSED trials that may be started now (not those waiting for an
         exploit's donor), in creation order."""

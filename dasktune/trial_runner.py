@@ -91,6 +91,10 @@ class TrialRunner:
 
     _search_alg = search_alg
 
+    def has_waiting_trials(self) -> bool:
+        """Whether any trial waits to start or resume (cheaper than ``waiting_trials()``)."""
+        return self._controller.has_waiting_trials()
+
     def waiting_trials(self) -> list[Trial]:
         """PENDING and PAUSED trials that may start now (not those waiting for an exploit's
         donor), in creation order."""

@@ -348,7 +348,7 @@ class PopulationBasedTraining(FIFOScheduler):
         if not self._synch:
             state.last_perturbation_time = t
             lower, upper = self._quantiles()
-            decision = TrialScheduler.PAUSE if trial_runner.waiting_trials() else self.CONTINUE
+            decision = TrialScheduler.PAUSE if trial_runner.has_waiting_trials() else self.CONTINUE
             self._checkpoint_or_exploit(trial, trial_runner, upper, lower)
             return decision
         self._synchronize(trial_runner, t)
@@ -358,7 +358,7 @@ class PopulationBasedTraining(FIFOScheduler):
         """The waiting trial that has trained least (by ``time_attr``), so the population
         advances together; in synchronous mode only those below the boundary."""
         candidates = self._candidates(trial_runner)
-        if not candidates and self._synch and trial_runner.waiting_trials():
+        if not candidates and self._synch and trial_runner.has_waiting_trials():
             # Every live trial is at the boundary (one that would have completed it ended or
             # errored: ray#12122): perturb now instead of waiting forever.
             self._synchronize(trial_runner, None)
