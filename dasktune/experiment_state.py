@@ -3,7 +3,8 @@
 It records each trial (id, config, status, failures, newest checkpoint) plus what the run was
 made from (trainable name, a fingerprint of the search space). It is written atomically on a
 timer and soon after any trial ends. Checkpoints committed after the last write are not lost:
-resume looks for the newest committed checkpoint in each trial's dir itself.
+resume looks for the newest committed checkpoint in each trial's dir itself (with a saved
+scheduler, the newest that scheduler has heard of: :func:`checkpoint_to_resume`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,37 @@ def plan_resume(
     trial.restore_path = trial.checkpoint
     keep = paused and keep_paused and trial.checkpoint is not None
     trial.status = TrialStatus.PAUSED if keep else TrialStatus.PENDING
+
+
+def checkpoint_to_resume(
+    found: list[tuple[int, str]], trial: Trial, with_saved_scheduler: bool
+) -> tuple[int, str] | None:
+    """Which of a trial's committed checkpoints (``found``, oldest first) a resumed run goes on
+    from; None: the one the state file records, if any.
+
+    Without a saved scheduler, the newest: nothing checkpointed is redone. With one, the newest
+    that the saved scheduler has heard of (its iteration at most the trial's last result in the
+    same state file): the scheduler's bookkeeping and the trial's state then belong to one
+    moment, so a result at a milestone is decided on, not skipped (a trial resumed from a
+    checkpoint its scheduler never heard of ran past its HyperBand milestone). The results
+    after that checkpoint are computed again, and logged again, as after a worker loss. Only
+    when retention has deleted the checkpoint the state records, and every other one the
+    scheduler heard of, is the newest used: losing work is worse than one late decision.
+    """
+    if not found:
+        return None
+    if not with_saved_scheduler:
+        return found[-1]
+    heard = trial.last_result.get("training_iteration", 0)
+    if not isinstance(heard, int):
+        return found[-1]
+    known = [(i, url) for i, url in found if i <= heard]
+    if known:
+        return known[-1]
+    recorded_gone = trial.checkpoint is not None and all(
+        url != trial.checkpoint for _, url in found
+    )
+    return found[-1] if recorded_gone else None
 
 
 def run_objects_record(scheduler: TrialScheduler, trials: list[Trial]) -> str | None:

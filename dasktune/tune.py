@@ -35,6 +35,7 @@ from .experiment import Experiment, run_arguments_with
 from .experiment_lock import LOCK_FILE, ExperimentLock, ExperimentLocked
 from .experiment_state import (
     build_state,
+    checkpoint_to_resume,
     plan_resume,
     restore_run_objects,
     run_objects_record,
@@ -704,7 +705,8 @@ def _resume_trials(
             location.join(trial.dirname),
             location.storage_options,
         )
-        plan_resume(trial, found[-1] if found else None, mode, keep_paused=restored is not None)
+        chosen = checkpoint_to_resume(found, trial, with_saved_scheduler=restored is not None)
+        plan_resume(trial, chosen, mode, keep_paused=restored is not None)
     return trials, scheduler, restored is not None, frozenset(ended)
 
 

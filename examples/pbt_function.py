@@ -14,6 +14,7 @@ exploit, and ``PopulationBasedTrainingReplay`` replays one trial's schedule from
 import json
 import os
 import random
+import time
 
 import dasktune as tune
 from dasktune.schedulers import PopulationBasedTraining
@@ -26,6 +27,9 @@ def pbt_toy(config, checkpoint_dir=None):
             state = json.load(f)
         accuracy, step = state["accuracy"], state["step"]
     while True:
+        # A step takes a moment, as training does. Steps of microseconds let one trial finish
+        # before the next has started, leaving PBT no running trial to compare it with.
+        time.sleep(0.05)
         step += 1
         optimal_lr = max(0.01, 0.1 - 0.001 * step)
         closeness = max(0.0, 1.0 - abs(config["lr"] - optimal_lr) / optimal_lr)
