@@ -86,3 +86,65 @@ def test_hyperband_brackets_continue_after_a_killed_driver(tmp_path):
         steps = [r["step"] for r in trial_rows]
         # No trial started over: step 1 once, the last step is its end.
         assert steps.count(1) == 1 and steps[-1] == ends[q], (q, steps)
+
+
+# One trial (12/17: third of five in the 3-step bracket, so not promoted) takes 11 s over its
+# step 3, so a state file written on the 10 s timer shows it at step 2; another member of its
+# bracket (7/17, not promoted either) takes longer still, so it is paused at the milestone, not
+# stopped as the bracket's last. A callback kills the driver as soon as that pause's checkpoint
+# commits, before the next state write: the saved scheduler never heard of the milestone
+# result. Found by CI, where this window was hit by chance.
+MILESTONE_KILL = """
+import json, os, signal
+KILL_AT = {kill!r}
+
+class KillAfterUnheardMilestone(tune.Callback):
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        if not KILL_AT or trial.config["q"] != KILL_AT or trial.last_result.get("step") != 3:
+            return
+        if trial.last_result.get("done"):
+            return  # stopped as its bracket's last, not paused: nothing to find
+        with open("results/hb/experiment_state.json") as f:
+            saved = {{t["trial_id"]: t for t in json.load(f)["trials"]}}
+        heard = saved[trial.trial_id].get("last_result", {{}}).get("training_iteration", 0)
+        if 1 <= heard < 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _milestone_script(kill_at: float | None, resume: bool) -> str:
+    # Longer than the state file's 10 s interval: a state write while it is at step 2.
+    slow = {kill_at: 11, QS[5]: 14} if kill_at is not None else {}
+    slow = f"{slow!r}.get(self.config['q'], 0.15) if self.n == 2 else 0.15"
+    return (
+        SCRIPT.format(qs=QS, resume=resume)
+        .replace("time.sleep(0.15)", f"time.sleep({slow})")
+        .replace(
+            "tune.run(Curve,",
+            MILESTONE_KILL.format(kill=kill_at)
+            + "\ntune.run(Curve, callbacks=[KillAfterUnheardMilestone()],",
+        )
+    )
+
+
+def test_a_checkpoint_the_saved_scheduler_never_heard_of_is_not_resumed_from(tmp_path):
+    slow_q = QS[4]
+    first = run_script(tmp_path, _milestone_script(slow_q, False), name="first.py", timeout=120)
+    # Not killed: the window was not reached (the kill condition is in MILESTONE_KILL).
+    assert first.returncode == -signal.SIGKILL, (first.returncode, first.stderr[-3000:])
+    done = run_script(tmp_path, _milestone_script(None, True), name="second.py", timeout=240)
+    assert "DONE" in done.stdout, done.stderr[-3000:]
+    state = json.loads((tmp_path / "results" / "hb" / "experiment_state.json").read_text())
+    (slow,) = [t for t in state["trials"] if _q(t) == slow_q]
+    steps = [r["step"] for r in read_rows(str(tmp_path / "results" / "hb" / slow["dirname"]))]
+    # Resumed from its step-2 checkpoint, it ran step 3 again and was stopped at the milestone
+    # (resumed from step 3's checkpoint, it ran to 4: one step past it).
+    assert steps[-1] == 3 and steps.count(3) == 2 and steps.count(1) == 1, steps
+
+
+def _q(record):
+    import base64
+
+    import cloudpickle
+
+    return cloudpickle.loads(base64.b64decode(record["config_pickle"]))["q"]
