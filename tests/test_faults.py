@@ -280,6 +280,10 @@ def test_s3_black_hole_during_save(moto_server, client, hole_s, timeout, must_fa
     bucket = moto_server.make_bucket("blackhole")
     with FaultProxy("127.0.0.1", int(moto_server.endpoint_url.rsplit(":", 1)[1])) as proxy:
         options = moto_server.storage_options(proxy.url, fail_fast=True)
+        # A black hole accepts connections (the kernel completes them even while the proxy's
+        # thread is busy), so the connect timeout plays no part in the fault; at 1 s it failed
+        # the run's lock on a loaded CI machine before any fault. The 1 s read timeout stays.
+        options["config_kwargs"]["connect_timeout"] = 10
         started = time.time()
         with dask.config.set({"dasktune.checkpoint-timeout": timeout}):
             analysis = tune.run(
