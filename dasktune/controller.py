@@ -337,6 +337,18 @@ class Controller:
                 return trial
         return None
 
+    def pausing_trial_ids(self) -> list[str]:
+        """RUNNING trials whose pause is decided but still under way (asked for, saving, or
+        stopping). The experiment state records them, so a resumed run keeps them paused as its
+        saved scheduler expects, rather than running them past the point they paused at."""
+        ids = {
+            i
+            for ways in (self._requests, self._after_save, self._ending)
+            for i, why in ways.items()
+            if why == _PAUSE
+        }
+        return sorted(ids)
+
     def has_waiting_trials(self) -> bool:
         """Whether any trial waits PENDING or PAUSED (O(1): no list is built)."""
         return bool(self._num_pending or self._paused)

@@ -439,6 +439,7 @@ class _Snapshot:
         controller = self.controller
         state = build_state(controller.trials, self.run_uid, self.meta)
         state["search_alg"] = controller.search_alg.get_state()
+        state["pausing"] = controller.pausing_trial_ids()
         state["run_objects"] = None
         if self._keep_scheduler:
             try:
@@ -680,8 +681,10 @@ def _resume_trials(
     it is the saved one; and the trials whose log shows they ended after the state was last
     written (they are not run again: Ray reruns them from their last checkpoint)."""
     restored = restore_run_objects(state.get("run_objects"), type(scheduler))
+    pausing: frozenset[str] = frozenset()
     if restored is not None:
         scheduler, trials = restored
+        pausing = frozenset(state.get("pausing") or ())
     else:
         trials = [trial_from_record(record) for record in state["trials"]]
     ended: set[str] = set()
@@ -705,6 +708,9 @@ def _resume_trials(
             location.join(trial.dirname),
             location.storage_options,
         )
+        if trial.trial_id in pausing and trial.status == TrialStatus.RUNNING:
+            # The saved scheduler paused it; the pause was under way when the state was written.
+            trial.status = TrialStatus.PAUSED
         chosen = checkpoint_to_resume(found, trial, with_saved_scheduler=restored is not None)
         plan_resume(trial, chosen, mode, keep_paused=restored is not None)
     return trials, scheduler, restored is not None, frozenset(ended)

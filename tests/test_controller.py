@@ -320,12 +320,17 @@ def test_pause_saves_frees_the_slot_and_resumes_from_the_checkpoint():
     c = make_controller(2, scheduler=PauseAtTwo(), stop={"training_iteration": 4})
     (a,) = running(c, cpus=1)
     step(c, a, {"training_iteration": 1})
+    assert c.pausing_trial_ids() == []
     out = results(c, a, {"training_iteration": 2})
     assert calls(out) == [("Save", "t0")]
+    # Under way while it saves and stops: the experiment state records it as pausing.
+    assert c.pausing_trial_ids() == ["t0"]
     out = c.handle(E.CheckpointSaved("t0", 1, 2, []))
     assert calls(out) == [("Stop", "t0")]
+    assert c.pausing_trial_ids() == ["t0"]
     out = c.handle(E.TrialStopped("t0", 1, [("u/checkpoint_2", 2)]))
     assert a.status == TrialStatus.PAUSED and a.restore_path == "u/checkpoint_2"
+    assert c.pausing_trial_ids() == []
     assert notes(out, I.Note.TRIAL_PAUSE)
     # The freed slot goes to the PENDING trial first (FIFO), the paused one waits.
     assert calls(out) == [("StartTrial", "t1")]

@@ -6,9 +6,18 @@ scheduler that had not seen the milestone, and the trial ran one step past it.""
 
 from __future__ import annotations
 
-from dasktune.experiment_state import checkpoint_to_resume, plan_resume
+from dasktune.checkpoints import MANIFEST
+from dasktune.experiment_state import (
+    checkpoint_to_resume,
+    plan_resume,
+    run_objects_record,
+    trial_record,
+)
 from dasktune.resources import Resources
+from dasktune.schedulers import FIFOScheduler
+from dasktune.storage import StorageLocation
 from dasktune.trial import Trial, TrialStatus
+from dasktune.tune import _resume_trials
 
 FOUND = [
     (1, "mem://t/checkpoint_000001"),
@@ -90,3 +99,38 @@ def test_an_exploited_trial_keeps_its_donors_checkpoint():
     trial.checkpoint, trial.checkpoint_iteration = "mem://donor/checkpoint_000006", 6
     plan_resume(trial, checkpoint_to_resume(FOUND, trial, True), True, keep_paused=True)
     assert trial.restore_path == "mem://donor/checkpoint_000006"
+
+
+class _KeepsState(FIFOScheduler):
+    """A stateful scheduler's stand-in: any class but FIFO is pickled into the state."""
+
+
+def _resumed(tmp_path, pausing: list[str]) -> Trial:
+    trial = _trial(heard=2)
+    trial.checkpoint, trial.checkpoint_iteration = None, 0
+    for i in (1, 2, 3):  # 3 committed after the state was written
+        (tmp_path / "t" / f"checkpoint_{i}").mkdir(parents=True)
+        (tmp_path / "t" / f"checkpoint_{i}" / MANIFEST).write_text("{}")
+    state = {
+        "trials": [trial_record(trial)],
+        "run_objects": run_objects_record(_KeepsState(), [trial]),
+        "pausing": pausing,
+    }
+    location = StorageLocation(str(tmp_path))
+    (resumed,), _, known, ended = _resume_trials(location, state, _KeepsState(), True)
+    assert known and not ended
+    return resumed
+
+
+def test_a_trial_whose_pause_was_under_way_resumes_paused(tmp_path):
+    # The saved scheduler paused it at 2; its pause (save, stop) had not ended when the state
+    # was written. Run as PENDING, HyperBand would let it run past its milestone.
+    resumed = _resumed(tmp_path, pausing=["t"])
+    assert resumed.status == TrialStatus.PAUSED
+    assert resumed.restore_path.endswith("checkpoint_2")
+
+
+def test_a_running_trial_resumes_pending_from_what_the_scheduler_heard_of(tmp_path):
+    resumed = _resumed(tmp_path, pausing=[])
+    assert resumed.status == TrialStatus.PENDING
+    assert resumed.restore_path.endswith("checkpoint_2")
