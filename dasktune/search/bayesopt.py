@@ -34,12 +34,11 @@ from .searcher import Searcher, Suggestion
 from .space_conversion import (
     Param,
     SpaceSearcher,
-    fit,
+    config_from_values,
     flatten_space,
     has_domains,
     metric_value,
     point_value,
-    put,
     unsupported,
 )
 
@@ -202,13 +201,7 @@ class BayesOptSearch(SpaceSearcher):
     def _to_config(self, point: Mapping[str, float]) -> dict[str, Any]:
         if not self._params:
             return dict(point)
-        config: dict[str, Any] = {}
-        for param in self._params:
-            value = point[param.name]
-            if param.name in self._log:
-                value = 10**value
-            put(config, param.path, fit(param.domain, value))
-        return config
+        return config_from_values(self._params, [point[p.name] for p in self._params], self._log)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

@@ -41,7 +41,7 @@ from .searcher import Suggestion
 from .space_conversion import (
     Param,
     SpaceSearcher,
-    fit,
+    config_from_values,
     flatten_space,
     has_domains,
     int_bounds,
@@ -176,17 +176,7 @@ class HyperOptSearch(SpaceSearcher):
         return self._to_config(config)
 
     def _to_config(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        config: dict[str, Any] = {}
-        for param in self._params:
-            value: Any = raw
-            for key in param.path:
-                value = value[key]
-            if isinstance(param.domain, Choice):
-                value = copy.deepcopy(param.domain.categories[int(value)])
-            else:
-                value = fit(param.domain, value)
-            put(config, param.path, value)
-        return config
+        return config_from_values(self._params, [_at(raw, p.path) for p in self._params])
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -261,3 +251,11 @@ def _has_apply(space: Mapping[str, Any]) -> bool:
         if isinstance(value, Mapping) and _has_apply(value):
             return True
     return False
+
+
+def _at(nested: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in HyperOpt's nested sample."""
+    value: Any = nested
+    for key in path:
+        value = value[key]
+    return value

@@ -37,13 +37,12 @@ from .searcher import Suggestion
 from .space_conversion import (
     Param,
     SpaceSearcher,
-    fit,
+    config_from_values,
     flatten_space,
     has_domains,
     int_bounds,
     metric_value,
     point_value,
-    put,
     unflatten,
     unsupported,
 )
@@ -218,15 +217,7 @@ class NevergradSearch(SpaceSearcher):
                     )
                 value = dict(zip(self._names, value, strict=True))
             return unflatten(copy.deepcopy(dict(value)))
-        config: dict[str, Any] = {}
-        for param in self._params:
-            value = candidate.value[param.name]
-            if isinstance(param.domain, Choice):
-                value = copy.deepcopy(param.domain.categories[int(value)])
-            else:
-                value = fit(param.domain, value)
-            put(config, param.path, value)
-        return config
+        return config_from_values(self._params, [candidate.value[p.name] for p in self._params])
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

@@ -6,7 +6,6 @@ Needs the ``skopt`` extra: ``pip install 'dasktune[skopt]'``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from .space_conversion import (
     LOG,
     Param,
     SpaceSearcher,
-    fit,
+    config_from_values,
     flatten_space,
     has_domains,
     int_bounds,
@@ -197,17 +196,7 @@ class SkOptSearch(SpaceSearcher):
         if not self._params:
             values = [to_python(v) if self._convert_to_python else v for v in point]
             return unflatten(dict(zip(self._names, values, strict=True)))
-        config: dict[str, Any] = {}
-        for param, value in zip(self._params, point, strict=True):
-            if isinstance(param.domain, Choice):
-                value = copy.deepcopy(param.domain.categories[int(value)])
-            else:
-                value = fit(param.domain, value)
-            sub = config
-            for key in param.path[:-1]:
-                sub = sub.setdefault(key, {})
-            sub[param.path[-1]] = value
-        return config
+        return config_from_values(self._params, point)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

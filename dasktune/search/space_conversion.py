@@ -9,9 +9,10 @@ Parameters are named by their key path joined with ``/`` (``{"model": {"lr": ...
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +165,24 @@ def put(config: dict[str, Any], path: Path, value: Any) -> None:
     for key in path[:-1]:
         config = config.setdefault(key, {})
     config[path[-1]] = value
+
+
+def config_from_values(
+    params: Sequence[Param], values: Iterable[Any], log_names: Collection[str] = ()
+) -> dict[str, Any]:
+    """The trial config for a library's raw values, one per param in order: a category's index
+    picks the category (a copy), a param in ``log_names`` was searched as its base-10 log, and
+    every other value is :func:`fit` to its domain."""
+    config: dict[str, Any] = {}
+    for param, value in zip(params, values, strict=True):
+        if isinstance(param.domain, Choice):
+            value = copy.deepcopy(param.domain.categories[int(value)])
+        else:
+            if param.name in log_names:
+                value = 10**value
+            value = fit(param.domain, value)
+        put(config, param.path, value)
+    return config
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:

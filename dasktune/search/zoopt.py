@@ -8,7 +8,6 @@ Needs the ``zoopt`` extra: ``pip install 'dasktune[zoopt]'`` (zoopt >= 0.4.1, wh
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -38,13 +37,12 @@ from .searcher import Searcher, Suggestion
 from .space_conversion import (
     Param,
     SpaceSearcher,
-    fit,
+    config_from_values,
     flatten_space,
     has_domains,
     int_bounds,
     metric_value,
     point_value,
-    put,
     unflatten,
     unsupported,
 )
@@ -204,16 +202,7 @@ class ZOOptSearch(SpaceSearcher):
     def _to_config(self, x: list[Any]) -> dict[str, Any]:
         if not self._params:
             return unflatten(dict(zip(self._names, x, strict=True)))
-        config: dict[str, Any] = {}
-        for param, value in zip(self._params, x, strict=True):
-            if isinstance(param.domain, Choice):
-                value = copy.deepcopy(param.domain.categories[int(value)])
-            else:
-                if param.name in self._log:
-                    value = 10**value
-                value = fit(param.domain, value)
-            put(config, param.path, value)
-        return config
+        return config_from_values(self._params, x, self._log)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
