@@ -10,6 +10,7 @@ None ("not now") until the last trial of the round ends.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from ..search.sample import contains_domains
 from ..search.search_algorithm import SearchAlgorithm, TrialFactory
 from ..search.variants import count_variants, iter_variants
 from ..trial import Trial
-from .search_space import Gene, SearchSpace
+from .search_space import ContinuousSpace, Gene, SearchSpace
 
 
 @dataclass
@@ -80,6 +81,11 @@ class AutoMLSearcher(SearchAlgorithm):
     def _feedback(self, members: list[Member]) -> str:
         """Read the finished round; :attr:`CONTINUE` for another, :attr:`TERMINATE` to end."""
         raise NotImplementedError(f"{type(self).__name__} must implement _feedback(members)")
+
+    def _members(self) -> list[Member]:
+        """The next round's members: the genes of :meth:`_select` with their values (a
+        searcher that draws values the genes cannot hold overrides this)."""
+        return [Member(list(g), self.search_space.apply_gene(g)) for g in self._select()]
 
     # -- SearchAlgorithm --------------------------------------------------------------------
 
@@ -143,8 +149,7 @@ class AutoMLSearcher(SearchAlgorithm):
         return trial
 
     def _begin_round(self) -> None:
-        genes = self._select()
-        self._round = [Member(list(g), self.search_space.apply_gene(g)) for g in genes]
+        self._round = self._members()
         self._next = 0
         self._trials = {}
         self._iteration += 1
@@ -246,3 +251,61 @@ def _check_path(config: Mapping[str, Any], dotted: str, searcher: str) -> None:
                 f"{searcher}: the search space sets {dotted!r}, but tune.run(config=...) has "
                 f"{key!r} = {node!r}, not a dict; rename the parameter or the config key."
             )
+
+
+class GridSearch(AutoMLSearcher):
+    """Ray 0.8's ``GridSearch``: one round with every combination of the parameters' choices
+    (a ``ContinuousSpace`` at its ``num`` evenly spaced values), the first parameter varying
+    fastest as in Ray's grid expansion; then the search ends."""
+
+    def _select(self) -> list[Gene]:
+        counts = [p.choices_count() for p in reversed(self.search_space.param_list)]
+        return [list(reversed(c)) for c in itertools.product(*(range(n) for n in counts))]
+
+    def _feedback(self, members: list[Member]) -> str:
+        return self.TERMINATE
+
+
+class RandomSearch(AutoMLSearcher):
+    """Ray 0.8's ``RandomSearch``: one round of ``repeat`` members, each parameter drawn at
+    random (a ``DiscreteSpace`` among its choices, a ``ContinuousSpace`` uniformly in
+    ``[start, end]``, not only at its grid points); then the search ends. Draws come from the
+    searcher's generator, seeded by ``tune.run(seed=)`` or ``seed=``, so a run repeats."""
+
+    def __init__(
+        self,
+        search_space: SearchSpace,
+        reward_attr: str,
+        repeat: int,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(search_space, reward_attr)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ValueError(
+                f"RandomSearch(repeat=...) is how many configs to draw, an int >= 1; got {repeat!r}"
+            )
+        self.repeat = repeat
+        if seed is not None:
+            self._seed = seed
+            self._rng.seed(seed)
+
+    def _members(self) -> list[Member]:
+        members = []
+        for _ in range(self.repeat):
+            gene: Gene = []
+            params: dict[str, Any] = {}
+            for param in self.search_space.param_list:
+                if isinstance(param, ContinuousSpace):
+                    # -1: drawn between the grid points, not one of the choices
+                    gene.append(-1)
+                    params[param.name] = self._rng.uniform(param.start, param.end)
+                else:
+                    index = self._rng.randrange(param.choices_count())
+                    gene.append(index)
+                    params[param.name] = param.choices[index]
+            members.append(Member(gene, params))
+        return members
+
+    def _feedback(self, members: list[Member]) -> str:
+        return self.TERMINATE
