@@ -38,7 +38,8 @@ class Member:
 
 class AutoMLSearcher(SearchAlgorithm):
     """Base of the round-based AutoML searchers; subclasses choose a round's members
-    (:meth:`_select`) and read the finished round (:meth:`_feedback`).
+    (:meth:`_select` genes, or :meth:`_members` with their values) and read the finished round
+    (:meth:`_feedback`).
 
     ``reward_attr`` is maximised (the best value a trial reported counts).
     """
