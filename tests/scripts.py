@@ -6,11 +6,16 @@ Import as ``from scripts import run_script`` (``tests/`` is on ``sys.path`` unde
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,3 +73,42 @@ def start_script(
             cwd=directory,
             start_new_session=True,
         )
+
+
+def state_trials(state_file: Path) -> list[dict[str, Any]]:
+    """The trials of an ``experiment_state.json`` as written now ([] before the first write)."""
+    try:
+        return json.loads(Path(state_file).read_text()).get("trials", [])
+    except (OSError, ValueError):
+        return []
+
+
+def kill_when(
+    proc: subprocess.Popen[str],
+    state_file: Path,
+    ready: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 120,
+) -> list[dict[str, Any]]:
+    """SIGKILL a :func:`start_script` process (its whole session) once ``ready(trials)`` holds
+    for the state file's trials, or at ``timeout``, or when it ended by itself; return the
+    trials it last saw."""
+    deadline = time.time() + timeout
+    trials: list[dict[str, Any]] = []
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            trials = state_trials(state_file)
+            if ready(trials):
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return trials
+
+
+def printed_result(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON a script printed on its last ``RESULT {...}`` line; fails naming its stderr."""
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])

@@ -6,15 +6,12 @@ completion, error and early stop."""
 from __future__ import annotations
 
 import base64
-import json
 import math
-import os
-import signal
 import time
 
 import cloudpickle
 import pytest
-from scripts import run_script, start_script
+from scripts import kill_when, printed_result, run_script, start_script
 
 import dasktune as tune
 from dasktune.schedulers import ASHAScheduler
@@ -51,40 +48,24 @@ if __name__ == "__main__":
 """
 
 
-def state_trials(path):
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):  # not written yet
-        return []
-    return state.get("trials", [])
-
-
 def test_driver_sigkill_then_resume_continues_the_same_study(tmp_path):
     first = start_script(tmp_path, SCRIPT.replace("{resume}", "False"), name="first.py")
-    state_file = tmp_path / "results" / "exp" / "experiment_state.json"
-    deadline = time.time() + 120
-    trials = []
-    try:
-        # kill once some trials ended and others are running
-        while time.time() < deadline and first.poll() is None:
-            trials = state_trials(state_file)
-            statuses = [t["status"] for t in trials]
-            if statuses.count("TERMINATED") >= 2 and "RUNNING" in statuses:
-                break
-            time.sleep(0.05)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    # kill once some trials ended and others are running
+    trials = kill_when(
+        first,
+        tmp_path / "results" / "exp" / "experiment_state.json",
+        lambda ts: (
+            [t["status"] for t in ts].count("TERMINATED") >= 2
+            and "RUNNING" in [t["status"] for t in ts]
+        ),
+    )
     log = (tmp_path / "first.log").read_text()
     statuses = [t["status"] for t in trials]
     assert "RUNNING" in statuses and len(trials) < 8, log[-3000:]
     made_first = [cloudpickle.loads(base64.b64decode(t["config_pickle"])) for t in trials]
 
     done = run_script(tmp_path, SCRIPT.replace("{resume}", "True"), name="second.py", timeout=240)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = printed_result(done)
     configs = out["configs"]
     assert len(configs) == 8 and set(out["statuses"]) == {"TERMINATED"}
     assert configs[: len(made_first)] == made_first  # the killed run's trials, not new ones

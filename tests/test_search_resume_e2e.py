@@ -7,14 +7,10 @@ with HyperBandForBOHB killed with a bracket half done keeps its model and its br
 from __future__ import annotations
 
 import base64
-import json
-import os
-import signal
-import time
 
 import cloudpickle
 import pytest
-from scripts import run_script, start_script
+from scripts import kill_when, printed_result, run_script, start_script
 
 pytestmark = pytest.mark.slow
 
@@ -42,37 +38,20 @@ print("RESULT " + json.dumps({
 """
 
 
-def _state_trials(path):
-    try:
-        return json.loads(path.read_text()).get("trials", [])
-    except (OSError, ValueError):
-        return []
-
-
 def test_a_killed_genetic_search_resumes_its_generation(tmp_path):
     first = start_script(tmp_path, SCRIPT.replace("RESUME", "False"), name="first.py")
-    state_file = tmp_path / "results" / "exp" / "experiment_state.json"
-    deadline = time.time() + 120
-    trials = []
-    try:
-        # Kill in the second generation: past the first 6 trials, with one running.
-        while time.time() < deadline and first.poll() is None:
-            trials = _state_trials(state_file)
-            if len(trials) >= 7 and "RUNNING" in [t["status"] for t in trials]:
-                break
-            time.sleep(0.05)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    # Kill in the second generation: past the first 6 trials, with one running.
+    trials = kill_when(
+        first,
+        tmp_path / "results" / "exp" / "experiment_state.json",
+        lambda ts: len(ts) >= 7 and "RUNNING" in [t["status"] for t in ts],
+    )
     log = (tmp_path / "first.log").read_text()
     assert 7 <= len(trials) < 11 and "RUNNING" in [t["status"] for t in trials], log[-3000:]
     made_first = [cloudpickle.loads(base64.b64decode(t["config_pickle"])) for t in trials]
 
     done = run_script(tmp_path, SCRIPT.replace("RESUME", "True"), name="second.py", timeout=240)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = printed_result(done)
     configs = out["configs"]
     # 6, then int(6 * 0.95) = 5: no trial twice, none lost, no third generation.
     assert len(configs) == 11 and set(out["statuses"]) == {"TERMINATED"}
@@ -121,28 +100,19 @@ print("RESULT " + json.dumps({
 def test_a_killed_bohb_run_resumes_its_brackets_and_its_model(tmp_path):
     pytest.importorskip("hpbandster")
     first = start_script(tmp_path, BOHB_SCRIPT.replace("RESUME", "False"), name="first.py")
-    state_file = tmp_path / "results" / "bohb" / "experiment_state.json"
-    deadline = time.time() + 120
-    trials = []
-    try:
-        # Kill with a bracket half done: some trials paused at a milestone.
-        while time.time() < deadline and first.poll() is None:
-            trials = _state_trials(state_file)
-            if "PAUSED" in [t["status"] for t in trials]:
-                break
-            time.sleep(0.05)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    # Kill with a bracket half done: some trials paused at a milestone.
+    trials = kill_when(
+        first,
+        tmp_path / "results" / "bohb" / "experiment_state.json",
+        lambda ts: "PAUSED" in [t["status"] for t in ts],
+    )
     log = (tmp_path / "first.log").read_text()
     assert "PAUSED" in [t["status"] for t in trials], log[-3000:]
     made_first = [cloudpickle.loads(base64.b64decode(t["config_pickle"])) for t in trials]
 
-    done = run_script(tmp_path, BOHB_SCRIPT.replace("RESUME", "True"), name="second.py")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = printed_result(
+        run_script(tmp_path, BOHB_SCRIPT.replace("RESUME", "True"), name="second.py")
+    )
     assert len(out["configs"]) == 17 and set(out["statuses"]) == {"TERMINATED"}
     assert out["configs"][: len(made_first)] == made_first
     assert all(-3.0 <= c["x"] <= 3.0 for c in out["configs"])
