@@ -52,6 +52,7 @@ _EXPORTS = {
     "run_experiments": "dasktune.experiment",
     "sample_from": "dasktune.search",
     "uniform": "dasktune.search",
+    "with_parameters": "dasktune.utils.trainable",
 }
 _SUBMODULES = {
     "track",
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
     from .track import checkpoint_dir, get_trial_dir, get_trial_id, get_trial_name
     from .trainable import Trainable
     from .tune import run
+    from .utils.trainable import with_parameters
 
 
 def __getattr__(name: str) -> object:
@@ -168,4 +170,5 @@ __all__ = [
     "sample_from",
     "track",
     "uniform",
+    "with_parameters",
 ]

@@ -75,11 +75,14 @@ def _is_installed(module: ModuleType) -> bool:
 
 @contextlib.contextmanager
 def _user_modules_by_value(cls: type) -> Iterator[None]:
-    """While open, cloudpickle pickles ``cls``'s own (non-installed) modules by value."""
-    names = {cls.__module__}
+    """While open, cloudpickle pickles ``cls``'s own (non-installed) modules by value: those of
+    the class and its bases, of a function trainable, and of a function it wraps
+    (``tune.with_parameters``)."""
+    names = {base.__module__ for base in cls.__mro__}
     function = getattr(cls, "_function", None)
-    if function is not None:
+    while function is not None:
         names.add(getattr(function, "__module__", None) or "")
+        function = getattr(function, "_dasktune_wraps", None)
     by_value = []
     for name in names:
         module = sys.modules.get(name)
