@@ -114,3 +114,24 @@ def test_a_ray_script_with_numpy_data_runs_unchanged(tmp_path):
     done = run_script(tmp_path, SCRIPT, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BEST 3.0 train" in done.stdout
+
+
+def test_a_function_from_a_module_the_workers_cannot_import(client, tmp_path, monkeypatch):
+    # A helper module next to the user's script: on the driver's path only. The wrapper is
+    # dasktune's, so shipping must follow it to the user's function and send that by value.
+    (tmp_path / "wp_helper_mod.py").write_text(
+        "import dasktune as tune\n\n"
+        "def train(config, data=None):\n"
+        "    tune.report(total=sum(data) + config['x'])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import wp_helper_mod
+
+    analysis = tune.run(
+        tune.with_parameters(wp_helper_mod.train, data=[1, 2]),
+        config={"x": tune.grid_search([0, 1])},
+        client=client,
+        local_dir=str(tmp_path / "results"),
+        verbose=0,
+    )
+    assert sorted(t.last_result["total"] for t in analysis.trials) == [3, 4]
