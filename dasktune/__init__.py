@@ -23,10 +23,12 @@ _EXPORTS = {
     "Experiment": "dasktune.experiment",
     "ExperimentAnalysis": "dasktune.analysis",
     "JupyterNotebookReporter": "dasktune.progress_reporter",
+    "PlacementGroupFactory": "dasktune.utils.placement_groups",
     "ProgressReporter": "dasktune.progress_reporter",
     "Resources": "dasktune.resources",
     "StatusReporter": "dasktune.function_runner",
     "Stopper": "dasktune.stoppers",
+    "SyncConfig": "dasktune.syncer",
     "Trainable": "dasktune.trainable",
     "TrialPlacement": "dasktune.placement",
     "TuneError": "dasktune.error",
@@ -60,6 +62,7 @@ _SUBMODULES = {
     "schedulers",
     "search",
     "suggest",
+    "syncer",
     "stopper",
     "integration",
     "function_runner",
@@ -97,9 +100,11 @@ if TYPE_CHECKING:
         uniform,
     )
     from .stoppers import Stopper
+    from .syncer import SyncConfig
     from .track import checkpoint_dir, get_trial_dir, get_trial_id, get_trial_name
     from .trainable import Trainable
     from .tune import run
+    from .utils.placement_groups import PlacementGroupFactory
     from .utils.trainable import with_parameters
 
 
@@ -139,10 +144,12 @@ __all__ = [
     "Experiment",
     "ExperimentAnalysis",
     "JupyterNotebookReporter",
+    "PlacementGroupFactory",
     "ProgressReporter",
     "Resources",
     "StatusReporter",
     "Stopper",
+    "SyncConfig",
     "Trainable",
     "TrialPlacement",
     "TuneError",

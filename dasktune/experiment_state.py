@@ -98,6 +98,7 @@ def trial_from_record(record: Mapping[str, Any]) -> Trial:
         checkpoint_iteration=record.get("checkpoint_iteration", 0),
     )
     trial.last_result = dict(record.get("last_result") or {})
+    trial.custom_trial_name = record.get("custom_trial_name")
     return trial
 
 

@@ -143,7 +143,9 @@ def _sanitized(
         which = "trial_dirname_creator" if dirname_creator is not None else "trial_name_creator"
         creator = dirname_creator if dirname_creator is not None else name_creator
         assert creator is not None
-        raw = creator(trial)
+        # trial_name_creator was called once already, for the trial's name: not again.
+        named = trial.custom_trial_name if dirname_creator is None else None
+        raw = named if named is not None else creator(trial)
         if not isinstance(raw, str):
             raise TypeError(
                 f"{which} must return a str, got {type(raw).__name__} {raw!r} for trial "

@@ -102,10 +102,15 @@ class Resources:
             return cls()
         if isinstance(request, Resources):
             return request
+        # Imported here: placement_groups builds Resources, so it imports this module.
+        from .utils.placement_groups import PlacementGroupFactory
+
+        if isinstance(request, PlacementGroupFactory):
+            return request.to_resources()
         if not isinstance(request, Mapping):
             raise TypeError(
-                "resources_per_trial must be a dict such as {'cpu': 1, 'gpu': 0.5}, "
-                f"got {type(request).__name__}."
+                "resources_per_trial must be a dict such as {'cpu': 1, 'gpu': 0.5} (or a "
+                f"tune.PlacementGroupFactory), got {type(request).__name__}."
             )
         unknown = [k for k in request if k not in _KNOWN_KEYS]
         if unknown:

@@ -51,8 +51,12 @@ class Trial:
     run_number: int = 0
     # The config pickled once for the experiment state file (configs do not change).
     config_pickle: str | None = field(default=None, repr=False)
+    # What tune.run(trial_name_creator=) named it: its name in tables, logs and callbacks.
+    custom_trial_name: str | None = None
 
     def __str__(self) -> str:
+        if self.custom_trial_name is not None:
+            return self.custom_trial_name
         return f"{self.trainable_name}_{self.trial_id}"
 
     @property
@@ -81,4 +85,5 @@ class Trial:
             "checkpoint_iteration": self.checkpoint_iteration,
             "training_iteration": self.training_iteration,
             "resources": self.resources.to_dict(),
+            "custom_trial_name": self.custom_trial_name,
         }

@@ -69,6 +69,7 @@ from .shipping import dumps_trainable
 from .stoppers import make_stopper
 from .storage import ExperimentStorage, StorageLocation
 from .storage_calls import StorageCalls, bounded
+from .syncer import SyncConfig
 from .trainable import Trainable
 from .trial import Trial, TrialStatus
 from .trial_output import OutputPrinter, log_to_driver
@@ -142,6 +143,7 @@ def run(
     callbacks: list[Any] | None = None,
     loggers: list[type[Logger]] | tuple[type[Logger], ...] | None = None,
     progress_reporter: ProgressReporter | None = None,
+    sync_config: SyncConfig | None = None,
     **ray_only_args: Any,
 ) -> ExperimentAnalysis | list[Trial]:
     """Run an experiment: every configuration of ``config`` (x ``num_samples``) as a trial.
@@ -192,6 +194,7 @@ def run(
         time_budget_s=time_budget_s,
         fail_fast=fail_fast,
     )
+    upload_dir = _upload_dir(upload_dir, sync_config)
     check_storage_dir("local_dir", local_dir)
     check_storage_dir("upload_dir", upload_dir)
     if config is None:
@@ -589,6 +592,8 @@ def _trial_factory(
             restore_path=restore,
         )
         trial.config_pickle = pickled_config(config, trial.trial_id)
+        if name_creator is not None:
+            trial.custom_trial_name = _custom_name(name_creator, trial)
         trial.dirname = dirnames.claim(trial, name_creator, dirname_creator)
         trial.logdir = location.join(trial.dirname)
         return trial
@@ -852,6 +857,33 @@ def _describe_cluster(client: Any) -> str:
         return str(client.scheduler.address)
     except Exception:  # noqa: BLE001 - only for a status line
         return "a Dask cluster"
+
+
+def _custom_name(name_creator: Callable[[Trial], str], trial: Trial) -> str:
+    """``trial_name_creator(trial)``, checked: Ray shows it wherever the trial is named."""
+    name = name_creator(trial)
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"trial_name_creator must return a non-empty str, got {type(name).__name__} "
+            f"{name!r} for trial {trial.trial_id}; return e.g. f'trial_{{trial.trial_id}}'."
+        )
+    return name
+
+
+def _upload_dir(upload_dir: str | None, sync_config: Any) -> str | None:
+    """``upload_dir``, or Ray 1.x's ``sync_config.upload_dir`` (one of the two, not both)."""
+    if sync_config is None:
+        return upload_dir
+    if not isinstance(sync_config, SyncConfig):
+        raise TypeError(
+            f"tune.run(sync_config=...) takes a tune.SyncConfig, got {type(sync_config).__name__}."
+        )
+    if upload_dir is not None and sync_config.upload_dir not in (None, upload_dir):
+        raise ValueError(
+            f"tune.run(upload_dir={upload_dir!r}) and sync_config.upload_dir="
+            f"{sync_config.upload_dir!r} disagree; give the experiment's URL in one of them."
+        )
+    return upload_dir if upload_dir is not None else sync_config.upload_dir
 
 
 def _check_ray_only_args(args: Mapping[str, Any]) -> None:
