@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import track
+from .metric_selection import metric_names, pick_metrics
 
 _KERAS_IMPORT_ERROR: BaseException | None = None
 
@@ -297,30 +298,19 @@ class TuneReportCallback(TuneCallback):
     ) -> None:
         """Choose what to report, when, and where; see the class docstring."""
         super().__init__(on)
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        self._metrics: dict[str, str] | None
-        if not metrics:
-            self._metrics = None
-        elif isinstance(metrics, Mapping):
-            self._metrics = {str(name): str(key) for name, key in metrics.items()}
-        else:
-            self._metrics = {str(key): str(key) for key in metrics}
+        self._metrics = metric_names(metrics)
         self.reporter: Reporter = reporter or track.log
 
     def _handle(self, logs: Mapping[str, Any] | None, when: str) -> None:
         values = _python_logs(logs)
-        if self._metrics is None:
-            report = values
-        else:
-            report = {}
-            for name, key in self._metrics.items():
-                if key not in values:
-                    raise KeyError(
-                        f"TuneReportCallback: metric {key!r} is not in the Keras logs at "
-                        f"{when!r}; they hold {sorted(values)}"
-                    )
-                report[name] = values[key]
+        report = pick_metrics(
+            self._metrics,
+            values,
+            lambda missing: (
+                f"TuneReportCallback: metric {missing[0]!r} is not in the Keras logs "
+                f"at {when!r}; they hold {sorted(values)}"
+            ),
+        )
         self.reporter(**report)
 
 

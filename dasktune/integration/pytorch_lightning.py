@@ -18,10 +18,11 @@ Ray's hook names from Lightning 1.x that Lightning 2 removed map to its nearest 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .. import track
+from .metric_selection import MetricsArg, metric_names, pick_metrics
 
 try:
     from pytorch_lightning import Callback as _LightningCallback
@@ -119,31 +120,25 @@ class TuneReportCallback(TuneCallback):
 
     def __init__(
         self,
-        metrics: str | Sequence[str] | Mapping[str, str] | None = None,
+        metrics: MetricsArg = None,
         on: str | Sequence[str] = "validation_end",
     ) -> None:
         super().__init__(on)
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        self._metrics = metrics
+        self._metrics = metric_names(metrics)
 
     def _report_dict(self, trainer: Any) -> dict[str, Any]:
         logged = trainer.callback_metrics
-        if self._metrics is None:
-            wanted = {name: name for name in logged}
-        elif isinstance(self._metrics, Mapping):
-            wanted = dict(self._metrics)
-        else:
-            wanted = {name: name for name in self._metrics}
-        missing = [source for source in wanted.values() if source not in logged]
-        if missing:
-            raise KeyError(
-                f"TuneReportCallback: {', '.join(map(repr, missing))} not in the trainer's "
-                f"callback_metrics ({', '.join(map(repr, logged)) or 'none logged yet'}) at "
-                f"{'/'.join(self._on)}; log it with self.log(...) in the LightningModule, or "
+        report = pick_metrics(
+            self._metrics,
+            logged,
+            lambda missing: (
+                f"TuneReportCallback: {', '.join(map(repr, missing))} not in the "
+                f"trainer's callback_metrics ({', '.join(map(repr, logged)) or 'none logged yet'}) "
+                f"at {'/'.join(self._on)}; log it with self.log(...) in the LightningModule, or "
                 "report it at a hook after it is logged (on=...)."
-            )
-        return {name: _plain(logged[source]) for name, source in wanted.items()}
+            ),
+        )
+        return {name: _plain(value) for name, value in report.items()}
 
     def _handle(self, trainer: Any, pl_module: Any) -> None:
         track.log(**self._report_dict(trainer))
@@ -166,7 +161,7 @@ class TuneReportCheckpointCallback(TuneCallback):
 
     def __init__(
         self,
-        metrics: str | Sequence[str] | Mapping[str, str] | None = None,
+        metrics: MetricsArg = None,
         filename: str = "checkpoint",
         on: str | Sequence[str] = "validation_end",
     ) -> None:

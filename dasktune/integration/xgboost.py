@@ -18,10 +18,11 @@ training at the round where it decided. Needs the ``xgboost`` extra (``pip insta
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import track
+from .metric_selection import MetricsArg, metric_names, pick_metrics
 
 try:
     from xgboost.callback import TrainingCallback as _TrainingCallback
@@ -31,7 +32,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "'dasktune[xgboost]' (or pip install xgboost, or xgboost-cpu)"
     ) from exc
 
-Metrics = str | Sequence[str] | Mapping[str, str] | None
 PostProcess = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -59,31 +59,25 @@ class TuneReportCallback(_TrainingCallback):  # type: ignore[misc,valid-type]
     """
 
     def __init__(
-        self, metrics: Metrics = None, results_postprocessing_fn: PostProcess | None = None
+        self, metrics: MetricsArg = None, results_postprocessing_fn: PostProcess | None = None
     ) -> None:
         super().__init__()
-        self._metrics = [metrics] if isinstance(metrics, str) else metrics
+        self._metrics = metric_names(metrics)
         self._postprocess = results_postprocessing_fn
 
     def _report_dict(self, evals_log: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         logged = _last_values(evals_log)
-        if self._metrics is None:
-            report = dict(logged)
-        else:
-            wanted = (
-                dict(self._metrics)
-                if isinstance(self._metrics, Mapping)
-                else {name: name for name in self._metrics}
-            )
-            missing = [source for source in wanted.values() if source not in logged]
-            if missing:
-                raise KeyError(
-                    f"TuneReportCallback: {', '.join(map(repr, missing))} not among XGBoost's "
-                    f"evaluation metrics ({', '.join(map(repr, logged)) or 'none: pass evals='}); "
-                    "names are '<eval name>-<metric>', e.g. 'validation-logloss' for "
-                    "evals=[(dvalid, 'validation')] and eval_metric='logloss'."
-                )
-            report = {name: logged[source] for name, source in wanted.items()}
+        report = pick_metrics(
+            self._metrics,
+            logged,
+            lambda missing: (
+                f"TuneReportCallback: {', '.join(map(repr, missing))} not among "
+                f"XGBoost's evaluation metrics "
+                f"({', '.join(map(repr, logged)) or 'none: pass evals='}); names are "
+                "'<eval name>-<metric>', e.g. 'validation-logloss' for "
+                "evals=[(dvalid, 'validation')] and eval_metric='logloss'."
+            ),
+        )
         if self._postprocess is not None:
             report = self._postprocess(report)
         return report
@@ -120,7 +114,7 @@ class TuneReportCheckpointCallback(_TrainingCallback):  # type: ignore[misc,vali
 
     def __init__(
         self,
-        metrics: Metrics = None,
+        metrics: MetricsArg = None,
         filename: str = "checkpoint",
         frequency: int = 5,
         results_postprocessing_fn: PostProcess | None = None,
