@@ -107,6 +107,7 @@ def plan_resume(
     newest_checkpoint: tuple[int, str] | None,
     mode: bool | str,
     keep_paused: bool = False,
+    pausing: bool = False,
 ) -> None:
     """Set a rebuilt trial up for a resumed run.
 
@@ -114,7 +115,9 @@ def plan_resume(
     again from scratch. Every other trial continues from its newest committed checkpoint.
     With ``keep_paused`` (the saved scheduler goes on, and it decides when a paused trial
     resumes: HyperBand at a completed bracket, synchronous PBT at the population's barrier)
-    a PAUSED trial with a checkpoint stays PAUSED; otherwise it waits PENDING.
+    a PAUSED trial with a checkpoint stays PAUSED; otherwise it waits PENDING. ``pausing``: the
+    state shows the trial RUNNING, but its scheduler had paused it and the pause was under way
+    when the state was written, so it counts as PAUSED.
     """
     if trial.status == TrialStatus.TERMINATED:
         return
@@ -127,7 +130,7 @@ def plan_resume(
         trial.checkpoint = None
         trial.restore_path = None
         return
-    paused = trial.status == TrialStatus.PAUSED
+    paused = trial.status == TrialStatus.PAUSED or (pausing and trial.status == TrialStatus.RUNNING)
     if newest_checkpoint is not None:
         iteration, url = newest_checkpoint
         if iteration >= trial.checkpoint_iteration:

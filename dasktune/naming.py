@@ -134,23 +134,31 @@ class TrialDirnames:
         )
 
 
+def created_name(which: str, creator: Callable[[Trial], str], trial: Trial) -> str:
+    """What ``creator`` (``trial_name_creator`` or ``trial_dirname_creator``, named by
+    ``which``) returns for ``trial``, checked to be a str."""
+    raw = creator(trial)
+    if not isinstance(raw, str):
+        raise TypeError(
+            f"{which} must return a str, got {type(raw).__name__} {raw!r} for trial "
+            f"{trial.trial_id}; return a name such as f'trial_{{trial.trial_id}}'."
+        )
+    return raw
+
+
 def _sanitized(
     trial: Trial,
     name_creator: Callable[[Trial], str] | None,
     dirname_creator: Callable[[Trial], str] | None,
 ) -> str:
-    if dirname_creator is not None or name_creator is not None:
-        which = "trial_dirname_creator" if dirname_creator is not None else "trial_name_creator"
-        creator = dirname_creator if dirname_creator is not None else name_creator
-        assert creator is not None
-        # trial_name_creator was called once already, for the trial's name: not again.
-        named = trial.custom_trial_name if dirname_creator is None else None
-        raw = named if named is not None else creator(trial)
-        if not isinstance(raw, str):
-            raise TypeError(
-                f"{which} must return a str, got {type(raw).__name__} {raw!r} for trial "
-                f"{trial.trial_id}; return a directory name such as f'trial_{{trial.trial_id}}'."
-            )
+    if dirname_creator is not None:
+        which = "trial_dirname_creator"
+        raw = created_name(which, dirname_creator, trial)
+    elif name_creator is not None:
+        which = "trial_name_creator"
+        # The trial factory called it once already, for the trial's name: not again.
+        named = trial.custom_trial_name
+        raw = named if named is not None else created_name(which, name_creator, trial)
     else:
         which = ""
         raw = f"{trial.trainable_name}_{trial.index:05d}"

@@ -52,6 +52,7 @@ from .naming import (
     TrialDirnames,
     check_experiment_name,
     check_storage_dir,
+    created_name,
     default_experiment_name,
 )
 from .pickle_check import type_name, unpicklable_member
@@ -593,7 +594,7 @@ def _trial_factory(
         )
         trial.config_pickle = pickled_config(config, trial.trial_id)
         if name_creator is not None:
-            trial.custom_trial_name = _custom_name(name_creator, trial)
+            trial.custom_trial_name = created_name("trial_name_creator", name_creator, trial)
         trial.dirname = dirnames.claim(trial, name_creator, dirname_creator)
         trial.logdir = location.join(trial.dirname)
         return trial
@@ -713,11 +714,14 @@ def _resume_trials(
             location.join(trial.dirname),
             location.storage_options,
         )
-        if trial.trial_id in pausing and trial.status == TrialStatus.RUNNING:
-            # The saved scheduler paused it; the pause was under way when the state was written.
-            trial.status = TrialStatus.PAUSED
         chosen = checkpoint_to_resume(found, trial, with_saved_scheduler=restored is not None)
-        plan_resume(trial, chosen, mode, keep_paused=restored is not None)
+        plan_resume(
+            trial,
+            chosen,
+            mode,
+            keep_paused=restored is not None,
+            pausing=trial.trial_id in pausing,
+        )
     return trials, scheduler, restored is not None, frozenset(ended)
 
 
@@ -857,17 +861,6 @@ def _describe_cluster(client: Any) -> str:
         return str(client.scheduler.address)
     except Exception:  # noqa: BLE001 - only for a status line
         return "a Dask cluster"
-
-
-def _custom_name(name_creator: Callable[[Trial], str], trial: Trial) -> str:
-    """``trial_name_creator(trial)``, checked: Ray shows it wherever the trial is named."""
-    name = name_creator(trial)
-    if not isinstance(name, str) or not name:
-        raise TypeError(
-            f"trial_name_creator must return a non-empty str, got {type(name).__name__} "
-            f"{name!r} for trial {trial.trial_id}; return e.g. f'trial_{{trial.trial_id}}'."
-        )
-    return name
 
 
 def _upload_dir(upload_dir: str | None, sync_config: Any) -> str | None:

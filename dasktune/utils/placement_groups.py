@@ -62,7 +62,6 @@ class PlacementGroupFactory:
                 stacklevel=2,
             )
         self._strategy = strategy
-        self._args, self._kwargs = args, kwargs
 
     @property
     def bundles(self) -> list[dict[str, float]]:
